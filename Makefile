@@ -89,7 +89,7 @@ bench: env
 	$(PY) -m bench
 
 constraints: $(VENV)/.stamp-project
-	$(PY) -m pip freeze --exclude-editable | grep -viE '^(jlabel|-e )' > constraints.txt
+	$(PY) -m pip freeze --all --exclude-editable | grep -viE '^(jlabel|-e |pip==)' > constraints.txt
 	@grep -qx 'torch==2.14.1' constraints.txt && grep -qx 'torchvision==0.29.1' constraints.txt \
 	  || { echo "ERROR: constraints.txt lacks the torch pins" >&2; exit 1; }
 
