@@ -1,0 +1,265 @@
+"""Files under a dataset root: listing, Pascal VOC parsing, safe names and paths.
+
+Pure functions over an fsspec filesystem; the Dataset decides what to do with the results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import re
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from fsspec.implementations.local import LocalFileSystem
+
+from jlabel.errors import ImageRejected, JLabelError, StorageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+"""Image file extensions jlabel lists and accepts (compared case-insensitively)."""
+
+LABEL_EXTENSIONS = (".txt", ".xml")
+"""Label files next to an image: `.txt` (classification labels), `.xml` (Pascal VOC boxes)."""
+
+STORE_DIR = ".jlabel"
+
+_MAX_NAME_BYTES = 200  # below the usual 255-byte file-name limit, leaving room for "-N"
+_MAX_COLLISIONS = 100_000
+
+
+class FileStat(NamedTuple):
+    """Size in bytes and modification time (seconds since the epoch) of an image."""
+
+    size: int
+    mtime: float
+
+
+class LabelFile(NamedTuple):
+    """A label file found next to an image: its path relative to the root, and its mtime."""
+
+    path: str
+    mtime: float
+
+
+@dataclass
+class Listing:
+    """What one walk of a dataset root found.
+
+    `images` maps a sample id (path relative to the root, `/` separators) to its `FileStat`.
+    `label_files` maps `(stem, kind)` to a `LabelFile`, where `stem` is a relative path without
+    its extension (`"cats/001"` for `cats/001.txt`) and `kind` is `".txt"` or `".xml"` (lower
+    case); use `label_file(image_id, kind)` to look one up for an image.
+    """
+
+    images: dict[str, FileStat] = field(default_factory=dict)
+    label_files: dict[tuple[str, str], LabelFile] = field(default_factory=dict)
+
+    def label_file(self, image_id: str, kind: str) -> LabelFile | None:
+        """The `.txt`/`.xml` label file with the same name as `image_id`, or None."""
+        return self.label_files.get((posixpath.splitext(image_id)[0], kind))
+
+
+def is_image_name(name: str) -> bool:
+    """True when `name` ends with one of `IMAGE_EXTENSIONS` (any case)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_files(fs: Any, root: str) -> Listing:
+    """List the images and label files under `root` and its subfolders, in one walk.
+
+    Skips `.jlabel/` and every hidden folder or file (name starting with "."). Local roots
+    are walked with `os.scandir` (symlinked folders are not followed, so links cannot loop);
+    other filesystems (S3, ...) use one `fs.find(root, detail=True)`. Raises `StorageError`
+    when `root` is not a readable folder.
+    """
+    if isinstance(fs, LocalFileSystem):
+        return _list_local(fs._strip_protocol(root))
+    return _list_fsspec(fs, root)
+
+
+def _list_local(root: str) -> Listing:
+    listing = Listing()
+    images = listing.images
+    labels = listing.label_files
+    try:
+        top = os.scandir(root)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot list the dataset folder {root!r}: {exc.strerror or exc}; "
+            "check that it exists and is readable"
+        ) from exc
+    # iterative walk: (scandir iterator, relative prefix) pairs
+    stack = [(top, "")]
+    while stack:
+        it, prefix = stack.pop()
+        with it:
+            for entry in it:
+                name = entry.name
+                if name[0] == ".":
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        # an unreadable subfolder must not stop the listing
+                        with contextlib.suppress(OSError):
+                            stack.append((os.scandir(entry.path), prefix + name + "/"))
+                        continue
+                    dot = name.rfind(".")
+                    if dot <= 0:
+                        continue
+                    ext = name[dot:].lower()
+                    if ext in IMAGE_EXTENSIONS:
+                        st = entry.stat()
+                        images[prefix + name] = FileStat(st.st_size, st.st_mtime)
+                    elif ext in LABEL_EXTENSIONS:
+                        st = entry.stat()
+                        rel = prefix + name
+                        labels[(rel[: len(rel) - len(ext)], ext)] = LabelFile(rel, st.st_mtime)
+                except OSError:  # vanished between listing and stat, or a dangling link
+                    continue
+    return listing
+
+
+def _list_fsspec(fs: Any, root: str) -> Listing:
+    base = fs._strip_protocol(root).rstrip("/")
+    try:
+        found = fs.find(base, detail=True)
+    except FileNotFoundError:
+        found = {}
+    except OSError as exc:
+        raise StorageError(
+            f"cannot list {root!r}: {exc}; check the address and credentials"
+        ) from exc
+    listing = Listing()
+    cut = len(base) + 1 if base else 0
+    for path, info in found.items():
+        if info.get("type", "file") != "file":
+            continue
+        rel = path[cut:] if path.startswith(base + "/") or not base else None
+        if not rel or any(part.startswith(".") for part in rel.split("/")):
+            continue
+        stem, ext = posixpath.splitext(rel)
+        ext = ext.lower()
+        if ext in IMAGE_EXTENSIONS:
+            listing.images[rel] = FileStat(int(info.get("size") or 0), _mtime(info))
+        elif ext in LABEL_EXTENSIONS:
+            listing.label_files[(stem, ext)] = LabelFile(rel, _mtime(info))
+    return listing
+
+
+def _mtime(info: dict) -> float:
+    """Modification time from an fsspec info dict (keys differ between filesystems)."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return 0.0
+
+
+def parse_voc(data: bytes) -> list[dict]:
+    """Boxes from a Pascal VOC XML file.
+
+    Returns one dict per `<object>`: `label` (str), `xmin`, `ymin`, `xmax`, `ymax` (float,
+    pixels) and `difficult` (bool). Raises `JLabelError` for malformed XML, a missing name or
+    box, and for documents with a DTD or entity declarations (refused for safety).
+    """
+    head = data.lstrip()[:4]
+    if b"\x00" in data[:1024] or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise JLabelError("VOC file is not UTF-8 (or ASCII) text; save it as UTF-8")
+    upper = data.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        raise JLabelError(
+            "VOC file contains a DOCTYPE or ENTITY declaration, which jlabel refuses for "
+            "safety; remove it"
+        )
+    try:
+        tree = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise JLabelError(f"VOC file is not well-formed XML ({exc}); fix or remove it") from exc
+    boxes = []
+    for i, obj in enumerate(tree.iter("object")):
+        name = (obj.findtext("name") or "").strip()
+        box = obj.find("bndbox")
+        if not name or box is None:
+            raise JLabelError(f"VOC object #{i + 1} has no <name> or no <bndbox>; fix the file")
+        coords = {}
+        for key in ("xmin", "ymin", "xmax", "ymax"):
+            text = (box.findtext(key) or "").strip()
+            try:
+                coords[key] = float(text)
+            except ValueError:
+                raise JLabelError(
+                    f"VOC object #{i + 1} ({name!r}) has a bad <{key}> {text!r}; expected a number"
+                ) from None
+        difficult = (obj.findtext("difficult") or "0").strip()
+        boxes.append({"label": name, **coords, "difficult": difficult in ("1", "true", "True")})
+    return boxes
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_LEADING_JUNK = re.compile(r"^[\s.]+")
+
+
+def safe_upload_name(name: str, taken: Callable[[str], bool]) -> str:
+    """The file name (relative to the root) an uploaded image is saved under.
+
+    Rule: unsafe names are renamed to their base name; collisions get a -N suffix; never
+    overwrite. Precisely: directories, `..`, drive letters, backslashes and absolute paths are
+    stripped so only the base name is kept (saved at the top of the root); control characters,
+    surrounding spaces and leading dots (which would hide the file) are dropped; the name is
+    NFC-normalised and its stem shortened to at most 200 bytes. A name that ends up empty or
+    only dots, or whose extension is not JPG/JPEG/PNG/BMP, is refused with `ImageRejected`.
+    While `taken(candidate)` is true, `-1`, `-2`, ... is inserted before the extension.
+    """
+    original = name
+    base = _DRIVE.sub("", str(name).replace("\\", "/")).rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch) != "Cc")
+    base = _LEADING_JUNK.sub("", unicodedata.normalize("NFC", base)).rstrip()
+    stem, ext = posixpath.splitext(base)
+    if not stem.strip(". "):
+        raise ImageRejected(
+            f"cannot save an upload named {original!r}: no usable file name is left once "
+            "folders and unsafe characters are removed; give it a name like 'photo.jpg'"
+        )
+    if ext.lower() not in IMAGE_EXTENSIONS:
+        raise ImageRejected(
+            f"cannot save {original!r}: only {', '.join(IMAGE_EXTENSIONS)} files can be added; "
+            "convert the image or rename it with the right extension"
+        )
+    while len(stem.encode("utf-8")) > _MAX_NAME_BYTES:
+        stem = stem[:-1]
+    candidate = stem + ext
+    n = 0
+    while taken(candidate):
+        n += 1
+        if n > _MAX_COLLISIONS:
+            raise ImageRejected(f"cannot find a free name for {original!r}; rename the file")
+        candidate = f"{stem}-{n}{ext}"
+    return candidate
+
+
+def safe_join(root: str, rel: str) -> str:
+    """`root` + "/" + `rel` (normalised), refusing any `rel` that is absolute or escapes `root`.
+
+    Backslashes count as separators when checking, so `..\\x` is refused too. Raises
+    `JLabelError` naming the path.
+    """
+    unified = str(rel).replace("\\", "/")
+    if not unified or unified.startswith("/") or _DRIVE.match(unified) or "://" in unified:
+        raise JLabelError(f"path {rel!r} must be a relative path inside the dataset root")
+    norm = posixpath.normpath(unified)
+    if norm == ".." or norm.startswith("../"):
+        raise JLabelError(f"path {rel!r} leads outside the dataset root; use a path inside it")
+    if norm == ".":
+        return root
+    # join the original spelling: on POSIX a backslash is an ordinary file-name character
+    return root.rstrip("/") + "/" + posixpath.normpath(str(rel))
