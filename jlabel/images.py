@@ -27,6 +27,7 @@ MAX_PIXELS = 100_000_000
 """Images with more pixels than this are refused (decompression-bomb guard)."""
 
 THUMB_QUALITY = 80
+_MB = 1024 * 1024
 
 _MAGIC = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -112,7 +113,7 @@ def validate_upload(name: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES
         raise ImageRejected(f"{name!r} is empty (0 bytes); choose the image file again")
     if len(data) > max_bytes:
         raise ImageRejected(
-            f"{name!r} is {len(data) / 1e6:.1f} MB, above the limit of {max_bytes / 1e6:.1f} MB "
+            f"{name!r} is {len(data) / _MB:.1f} MB, above the limit of {max_bytes / _MB:.1f} MB "
             "per image; resize or recompress it, or raise the limit"
         )
     fmt = sniff_format(data)
@@ -268,14 +269,8 @@ def _placeholder_jpeg(size: int, missing: bool) -> bytes:
         draw.line(
             [2 * s, 5.5 * s, 3.3 * s, 4 * s, 4.2 * s, 5 * s, 6 * s, 3.5 * s], fill=ink, width=width
         )
-        tear = [
-            (2 * s, 3.3 * s),
-            (3 * s, 3.8 * s),
-            (4 * s, 3.0 * s),
-            (5 * s, 3.9 * s),
-            (6 * s, 3.2 * s),
-        ]
-        draw.line(tear, fill=(200, 200, 200), width=3 * width)
+        tear = [(1.8 * s, 4.4 * s), (3 * s, 3.6 * s), (3.8 * s, 4.5 * s), (4.8 * s, 3.4 * s)]
+        draw.line([*tear, (6.2 * s, 4.2 * s)], fill=(200, 200, 200), width=max(3, size // 20))
         draw.ellipse([4.8 * s, 2.4 * s, 5.4 * s, 3.0 * s], outline=ink, width=width)
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=THUMB_QUALITY)

@@ -1,0 +1,334 @@
+"""Decoding, upload validation, thumbnails and the thumbnail cache (jlabel.images)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from jlabel import images
+from jlabel.errors import ImageRejected
+from jlabel.images import (
+    ThumbnailCache,
+    make_thumbnail,
+    open_rgb,
+    sniff_format,
+    validate_upload,
+)
+
+DATA = Path(skimage.data.__file__).parent
+
+
+def encode(image: Image.Image | np.ndarray, fmt: str, **kw) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def astronaut_jpeg() -> bytes:
+    return encode(skimage.data.astronaut(), "JPEG", quality=90)
+
+
+def rotated_jpeg() -> bytes:
+    """200x100 stored pixels (left half red, right half blue), EXIF orientation 6 (90° CW)."""
+    arr = np.zeros((100, 200, 3), np.uint8)
+    arr[:, :100] = (255, 0, 0)
+    arr[:, 100:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(arr, "JPEG", quality=95, exif=exif.tobytes())
+
+
+# --- sniff_format / validate_upload ---------------------------------------------------------
+
+
+def test_sniff_format_reads_magic_bytes(astronaut_jpeg):
+    assert sniff_format(astronaut_jpeg) == "jpeg"
+    assert sniff_format((DATA / "logo.png").read_bytes()) == "png"
+    assert sniff_format(encode(skimage.data.camera(), "BMP")) == "bmp"
+    assert sniff_format((DATA / "no_time_for_that_tiny.gif").read_bytes()) is None
+    assert sniff_format(b"") is None
+
+
+def test_validate_upload_accepts_the_three_formats(astronaut_jpeg):
+    assert validate_upload("a.jpg", astronaut_jpeg) == "jpeg"
+    assert validate_upload("A.JPEG", (DATA / "rocket.jpg").read_bytes()) == "jpeg"
+    assert validate_upload("logo.png", (DATA / "logo.png").read_bytes()) == "png"
+    assert validate_upload("cam.bmp", encode(skimage.data.camera(), "BMP")) == "bmp"
+
+
+def test_gif_renamed_png_is_rejected():
+    gif = (DATA / "no_time_for_that_tiny.gif").read_bytes()
+    with pytest.raises(ImageRejected, match=r"'fake\.png' is a GIF file, not a PNG"):
+        validate_upload("fake.png", gif)
+
+
+def test_wrong_extension_and_mismatched_bytes_are_rejected(astronaut_jpeg):
+    with pytest.raises(ImageRejected, match=r"must end with \.jpg"):
+        validate_upload("clip.gif", (DATA / "no_time_for_that_tiny.gif").read_bytes())
+    with pytest.raises(ImageRejected, match=r"holds JPEG data, not PNG; rename it .* \.jpg"):
+        validate_upload("photo.png", astronaut_jpeg)
+    with pytest.raises(ImageRejected, match="empty"):
+        validate_upload("a.jpg", b"")
+
+
+def test_too_big_is_rejected_with_sizes_in_mb():
+    rng = np.random.default_rng(0)
+    noise = encode(rng.integers(0, 256, (1400, 1400, 3), dtype=np.uint8), "PNG")
+    assert len(noise) > 5 * 1024 * 1024
+    with pytest.raises(ImageRejected, match=r"is 5\.\d MB, above the limit of 5\.0 MB"):
+        validate_upload("noise.png", noise)
+    assert validate_upload("noise.png", noise, max_bytes=8 * 1024 * 1024) == "png"
+
+
+def test_corrupt_and_truncated_uploads_are_rejected(astronaut_jpeg):
+    truncated = astronaut_jpeg[: len(astronaut_jpeg) // 2]
+    with pytest.raises(ImageRejected, match="corrupt or truncated"):
+        validate_upload("half.jpg", truncated)
+    png = bytearray((DATA / "logo.png").read_bytes())
+    png[len(png) // 2 : len(png) // 2 + 64] = bytes(64)
+    with pytest.raises(ImageRejected, match="cannot be decoded"):
+        validate_upload("broken.png", bytes(png))
+
+
+def test_huge_pixel_counts_are_refused(monkeypatch, astronaut_jpeg):
+    monkeypatch.setattr(images, "MAX_PIXELS", 100_000)
+    with pytest.raises(ImageRejected, match="megapixels"):
+        validate_upload("a.jpg", astronaut_jpeg)
+    with pytest.raises(ImageRejected, match="downscale"):
+        open_rgb(astronaut_jpeg)
+    assert make_thumbnail(astronaut_jpeg).corrupt
+
+
+# --- open_rgb -------------------------------------------------------------------------------
+
+
+def test_rgba_logo_is_composited_on_white():
+    logo = Image.open(DATA / "logo.png")
+    assert logo.mode == "RGBA"
+    alpha = np.asarray(logo)[..., 3]
+    out = np.asarray(open_rgb((DATA / "logo.png").read_bytes()))
+    assert out.shape == (*alpha.shape, 3) and out.dtype == np.uint8
+    assert (out[alpha == 0] == 255).all()  # fully transparent pixels become white
+
+
+def test_palette_with_transparency_and_plain_palette():
+    arr = np.zeros((8, 8), np.uint8)
+    arr[:4] = 1
+    im = Image.fromarray(arr, "P")
+    im.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    out = np.asarray(open_rgb(encode(im, "PNG", transparency=0)))
+    assert (out[4:] == 255).all() and (out[:4] == (0, 255, 0)).all()
+    plain = np.asarray(open_rgb(encode(im, "PNG")))
+    assert (plain[4:] == 0).all() and (plain[:4] == (0, 255, 0)).all()
+
+
+def test_grayscale_cmyk_and_bmp_become_rgb():
+    cam = skimage.data.camera()
+    out = np.asarray(open_rgb(encode(cam, "PNG")))
+    assert out.shape == (*cam.shape, 3)
+    assert (out[..., 0] == cam).all() and (out[..., 2] == cam).all()
+    cmyk = Image.fromarray(skimage.data.coffee()).convert("CMYK")
+    rgb = open_rgb(encode(cmyk, "JPEG", quality=95))
+    assert rgb.mode == "RGB" and rgb.size == cmyk.size
+    diff = np.abs(np.asarray(rgb, np.int16) - skimage.data.coffee().astype(np.int16))
+    assert diff.mean() < 12  # colours survive the CMYK round trip
+    bmp = open_rgb(encode(Image.fromarray(cam).convert("1"), "BMP"))
+    assert bmp.mode == "RGB" and set(np.unique(np.asarray(bmp))) <= {0, 255}
+
+
+def test_16_bit_png_is_scaled_not_clipped():
+    ramp = np.linspace(0, 65535, 256, dtype=np.uint16).reshape(16, 16)
+    data = encode(Image.fromarray(ramp), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    out = np.asarray(open_rgb(data))[..., 0].ravel()
+    assert out[0] == 0 and out[-1] == 255
+    assert len(np.unique(out)) > 200  # clipping would leave almost everything at 255
+    assert abs(int(out[128]) - 128) <= 1
+
+
+def test_exif_orientation_is_applied():
+    out = np.asarray(open_rgb(rotated_jpeg()))
+    assert out.shape == (200, 100, 3)  # turned upright: portrait
+    top, bottom = out[20, 50], out[180, 50]
+    assert top[0] > 200 and top[2] < 60  # stored left half (red) is now on top
+    assert bottom[2] > 200 and bottom[0] < 60
+    thumb = make_thumbnail(rotated_jpeg(), 64)
+    assert (thumb.orig_width, thumb.orig_height) == (100, 200)
+    assert (thumb.width, thumb.height) == (32, 64)
+
+
+def test_draft_decodes_big_jpegs_at_reduced_size():
+    big = encode(Image.fromarray(skimage.data.astronaut()).resize((2048, 2048)), "JPEG")
+    assert open_rgb(big).size == (2048, 2048)
+    small = open_rgb(big, draft_size=256)
+    assert 256 <= small.width < 2048
+
+
+def test_open_rgb_rejects_garbage():
+    with pytest.raises(ImageRejected):
+        open_rgb(b"definitely not an image")
+
+
+# --- make_thumbnail -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("astronaut", (256, 256)), ("chelsea", (256, 170)), ("coffee", (256, 171))],
+)
+def test_thumbnails_of_real_photos(name, size):
+    arr = getattr(skimage.data, name)()
+    thumb = make_thumbnail(encode(arr, "JPEG"))
+    assert not thumb.corrupt and thumb.error is None
+    assert (thumb.width, thumb.height) == size
+    assert (thumb.orig_width, thumb.orig_height) == (arr.shape[1], arr.shape[0])
+    decoded = Image.open(io.BytesIO(thumb.data))
+    assert decoded.format == "JPEG" and decoded.size == size
+
+
+def test_rocket_jpg_and_rgba_logo_thumbnails():
+    rocket = make_thumbnail((DATA / "rocket.jpg").read_bytes(), 128)
+    assert rocket.orig_width == 640 and rocket.width == 128 and not rocket.corrupt
+    logo = make_thumbnail((DATA / "logo.png").read_bytes(), 128)
+    assert Image.open(io.BytesIO(logo.data)).mode == "RGB"
+
+
+@pytest.mark.parametrize("kind", ["empty", "garbage", "truncated", "gif"])
+def test_bad_data_gives_a_placeholder_not_an_exception(kind, astronaut_jpeg):
+    data = {
+        "empty": b"",
+        "garbage": os.urandom(2000),
+        "truncated": astronaut_jpeg[: len(astronaut_jpeg) // 3],
+        "gif": (DATA / "no_time_for_that_tiny.gif").read_bytes(),
+    }[kind]
+    thumb = make_thumbnail(data, 96)
+    if kind == "gif":  # Pillow can decode it, so it is thumbnailed, not corrupt
+        assert not thumb.corrupt
+        return
+    assert thumb.corrupt and not thumb.missing
+    assert thumb.error.startswith("corrupt:")
+    assert thumb.orig_width is None and thumb.orig_height is None
+    assert Image.open(io.BytesIO(thumb.data)).size == (96, 96)
+
+
+# --- ThumbnailCache -------------------------------------------------------------------------
+
+
+class Reader:
+    """A read_bytes callable that counts its calls."""
+
+    def __init__(self, data: bytes | Exception) -> None:
+        self.data = data
+        self.calls = 0
+
+    def __call__(self) -> bytes:
+        self.calls += 1
+        if isinstance(self.data, Exception):
+            raise self.data
+        return self.data
+
+
+def test_cache_hit_does_not_read_the_file_again(tmp_path, astronaut_jpeg):
+    cache = ThumbnailCache(tmp_path)
+    read = Reader(astronaut_jpeg)
+    first = cache.get("ds", "a/x.jpg", "v1", read, 128)
+    second = ThumbnailCache(tmp_path).get("ds", "a/x.jpg", "v1", read, 128)
+    assert read.calls == 1
+    assert second == first  # same bytes, sizes and orig size without decoding
+    assert (second.orig_width, second.orig_height) == (512, 512)
+
+
+def test_changed_version_size_or_dataset_recomputes(tmp_path, astronaut_jpeg):
+    cache = ThumbnailCache(tmp_path)
+    read = Reader(astronaut_jpeg)
+    cache.get("ds", "x.jpg", "v1", read, 128)
+    cache.get("ds", "x.jpg", "v2", read, 128)
+    cache.get("ds", "x.jpg", "v2", read, 64)
+    cache.get("other", "x.jpg", "v2", read, 64)
+    assert read.calls == 4
+    read.data = encode(skimage.data.chelsea(), "JPEG")
+    assert cache.get("ds", "x.jpg", "v3", read, 128).orig_width == 451
+
+
+def test_corrupt_results_are_cached_with_their_flag(tmp_path):
+    cache = ThumbnailCache(tmp_path)
+    read = Reader(b"garbage")
+    first = cache.get("ds", "bad.jpg", "v1", read)
+    again = cache.get("ds", "bad.jpg", "v1", read)
+    assert read.calls == 1
+    assert again.corrupt and again.error == first.error and again.orig_width is None
+
+
+def test_unreadable_files_give_uncached_placeholders(tmp_path):
+    cache = ThumbnailCache(tmp_path)
+    read = Reader(FileNotFoundError(2, "No such file", "gone.jpg"))
+    thumb = cache.get("ds", "gone.jpg", "v1", read)
+    assert thumb.missing and not thumb.corrupt and thumb.error.startswith("missing:")
+    cache.get("ds", "gone.jpg", "v1", read)
+    assert read.calls == 2  # may come back later: never cached
+    flaky = cache.get("ds", "s3.jpg", "v1", Reader(ConnectionError("S3 down")))
+    assert flaky.error == "unreadable: S3 down" and not flaky.corrupt
+
+
+def test_get_many_keeps_order_and_mixes_hits_misses_and_failures(tmp_path, astronaut_jpeg):
+    cache = ThumbnailCache(tmp_path, workers=2)
+    chelsea = encode(skimage.data.chelsea(), "JPEG")
+    cache.get("ds", "warm.jpg", "v", Reader(chelsea), 64)
+    readers = [Reader(chelsea), Reader(astronaut_jpeg), Reader(b"xx"), Reader(KeyError("k"))]
+    items = [("ds", n, "v", r) for n, r in zip("wacm", readers, strict=True)]
+    out = cache.get_many(items, 64)
+    assert [r.calls for r in readers] == [0, 1, 1, 1]
+    assert [t.orig_width for t in out] == [451, 512, None, None]
+    assert [t.corrupt for t in out] == [False, False, True, False]
+    assert out[3].error.startswith("unreadable:")
+    cache.close()
+
+
+def test_damaged_cache_file_is_recomputed(tmp_path, astronaut_jpeg):
+    cache = ThumbnailCache(tmp_path)
+    read = Reader(astronaut_jpeg)
+    good = cache.get("ds", "x.jpg", "v", read, 64)
+    path = cache.path_for("ds", "x.jpg", "v", 64)
+    Path(path).write_bytes(Path(path).read_bytes()[:-100])  # torn write
+    assert cache.get("ds", "x.jpg", "v", read, 64) == good
+    assert read.calls == 2
+    assert not [p for p in Path(path).parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_prune_removes_oldest_entries_first(tmp_path, astronaut_jpeg):
+    cache = ThumbnailCache(tmp_path)
+    paths = []
+    for i in range(6):
+        cache.get("ds", f"{i}.jpg", "v", Reader(astronaut_jpeg), 128)
+        path = cache.path_for("ds", f"{i}.jpg", "v", 128)
+        os.utime(path, (1000 + i, 1000 + i))
+        paths.append(Path(path))
+    one = paths[0].stat().st_size
+    removed = cache.prune(max_bytes=4 * one)
+    assert removed >= 2 * one
+    kept = [p.exists() for p in paths]
+    assert kept == sorted(kept)  # oldest gone, newest kept
+    assert kept[-1] and not kept[0]
+
+
+def test_default_directory_follows_jlabel_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("JLABEL_CACHE_DIR", str(tmp_path))
+    assert ThumbnailCache().directory == str(tmp_path / "thumbs")
+    monkeypatch.delenv("JLABEL_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert ThumbnailCache().directory == str(tmp_path / "xdg" / "jlabel" / "thumbs")
+
+
+def test_get_accepts_size_before_read_bytes(tmp_path, astronaut_jpeg):
+    read = Reader(astronaut_jpeg)
+    thumb = ThumbnailCache(tmp_path).get("ds", "x.jpg", "v", 64, read)
+    assert thumb.width == 64 and read.calls == 1
