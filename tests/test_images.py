@@ -282,7 +282,7 @@ def test_unreadable_files_give_uncached_placeholders(tmp_path):
 def test_get_many_keeps_order_and_mixes_hits_misses_and_failures(tmp_path, astronaut_jpeg):
     cache = ThumbnailCache(tmp_path, workers=2)
     chelsea = encode(skimage.data.chelsea(), "JPEG")
-    cache.get("ds", "warm.jpg", "v", Reader(chelsea), 64)
+    cache.get("ds", "w", "v", Reader(chelsea), 64)
     readers = [Reader(chelsea), Reader(astronaut_jpeg), Reader(b"xx"), Reader(KeyError("k"))]
     items = [("ds", n, "v", r) for n, r in zip("wacm", readers, strict=True)]
     out = cache.get_many(items, 64)
