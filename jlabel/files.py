@@ -260,6 +260,6 @@ def safe_join(root: str, rel: str) -> str:
     if norm == ".." or norm.startswith("../"):
         raise JLabelError(f"path {rel!r} leads outside the dataset root; use a path inside it")
     if norm == ".":
-        return root
+        return root.rstrip("/") or root
     # join the original spelling: on POSIX a backslash is an ordinary file-name character
     return root.rstrip("/") + "/" + posixpath.normpath(str(rel))
