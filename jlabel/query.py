@@ -1,0 +1,148 @@
+"""Tabs and filters -> the matching rows of a SampleTable, and rows -> a DataFrame."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jlabel.errors import JLabelError
+from jlabel.store.snapshot import to_arrow
+from jlabel.table import SampleTable
+
+TABS = ("all", "unlabeled", "labeled", "to_confirm")
+PUBLIC_COLUMNS = (
+    "id",
+    "labels",
+    "source",
+    "labeled_by",
+    "labeled_at",
+    "created_at",
+    "hard",
+    "hardness",
+    "group",
+    "proposed_labels",
+    "proposed_scores",
+    "width",
+    "height",
+    "missing",
+    "corrupt",
+    "boxes",
+)
+
+
+def tab_mask(table: SampleTable, tab: str) -> np.ndarray:
+    if tab not in TABS:
+        raise JLabelError(f"unknown tab {tab!r}: use one of {', '.join(TABS)}")
+    alive = table.alive
+    if tab == "all":
+        return alive.copy()
+    if tab == "labeled":
+        return alive & (table.n_labels > 0)
+    if tab == "to_confirm":
+        return alive & table.has_proposal
+    return alive & (table.n_labels == 0) & ~table.has_proposal
+
+
+def filter_mask(
+    table: SampleTable,
+    *,
+    labels: Iterable[str] | str | None = None,
+    hard: bool | None = None,
+    created: Any = None,
+    name: str | None = None,
+    labeled_by: Iterable[str] | str | None = None,
+    group: Iterable[str] | str | None = None,
+    now: dt.datetime | None = None,
+) -> np.ndarray:
+    """Rows matching every given filter (None = no filter). Lists mean "any of"."""
+    mask = table.alive.copy()
+    if labels is not None:
+        any_label = np.zeros_like(mask)
+        for label in _as_list(labels):
+            if label in table.masks:
+                any_label |= table.masks[label]
+        mask &= any_label
+    if hard is not None:
+        mask &= table.hard if hard else ~table.hard
+    if created is not None:
+        start, end = created_range(created, now)
+        if start is not None:
+            mask &= table.created_at >= np.datetime64(start.replace(tzinfo=None), "ns")
+        if end is not None:
+            mask &= table.created_at <= np.datetime64(end.replace(tzinfo=None), "ns")
+    if name:
+        mask &= name_mask(table, name)
+    if labeled_by is not None:
+        mask &= np.isin(table.labeled_by, _codes(table.users, labeled_by))
+    if group is not None:
+        mask &= np.isin(table.group, _codes(table.groups, group))
+    return mask
+
+
+def created_range(created: Any, now: dt.datetime | None = None) -> tuple[Any, Any]:
+    """`"day"`, `"month"` or a (start, end) pair -> naive UTC datetimes (None = open)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if created in ("day", "last_day"):
+        return _utc(now - dt.timedelta(days=1)), None
+    if created in ("month", "last_month"):
+        return _utc(now - dt.timedelta(days=30)), None
+    if isinstance(created, (tuple, list)) and len(created) == 2:
+        return tuple(None if c is None else _utc(pd.Timestamp(c).to_pydatetime()) for c in created)
+    raise JLabelError(
+        f"created={created!r} is not a time filter: use 'day', 'month' or a (start, end) pair "
+        "of datetimes or ISO strings (either may be None)"
+    )
+
+
+def name_mask(table: SampleTable, text: str) -> np.ndarray:
+    """Ids containing `text`, case-insensitive, vectorised."""
+    ids = pa.array(table.ids.tolist(), pa.string()) if len(table.ids) else pa.array([], pa.string())
+    return pc.match_substring(ids, text, ignore_case=True).to_numpy(zero_copy_only=False)
+
+
+def sorted_rows(table: SampleTable, mask: np.ndarray, tab: str) -> np.ndarray:
+    """Matching rows: by id; on the to_confirm tab surest first and hard examples last."""
+    order = table.order()
+    rows = order[mask[order]]
+    if tab == "to_confirm" and len(rows):
+        score = np.nan_to_num(table.proposal_score[rows], nan=-1.0)
+        rows = rows[np.lexsort((-score, table.hard[rows]))]
+    return rows
+
+
+def to_frame(table: SampleTable, rows: np.ndarray) -> pd.DataFrame:
+    """Rows as the public DataFrame (list columns hold Python lists)."""
+    arrow = to_arrow(table, rows).select(list(PUBLIC_COLUMNS))
+    boxes = [None if b is None else json.loads(b) for b in arrow.column("boxes").to_pylist()]
+    frame = arrow.drop_columns(["boxes"]).to_pandas(types_mapper=_types_mapper)
+    frame["boxes"] = pd.Series(boxes, index=frame.index, dtype=object)
+    for col in ("width", "height"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def _types_mapper(dtype: pa.DataType) -> Any:
+    if pa.types.is_list(dtype):
+        return pd.ArrowDtype(dtype)
+    return None
+
+
+def _as_list(value: Iterable[str] | str) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _codes(table: Sequence[str], values: Iterable[str] | str) -> list[int]:
+    return [table.index(v) for v in _as_list(values) if v in table]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=None)

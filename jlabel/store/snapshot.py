@@ -1,0 +1,184 @@
+"""SampleTable <-> Arrow/Parquet, vectorised (a million rows in well under a second)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from jlabel.table import SOURCES, SampleTable
+
+_META_KEY = b"jlabel"
+LIST_STR = pa.list_(pa.string())
+LIST_F32 = pa.list_(pa.float32())
+
+
+def _codes_to_strings(codes: np.ndarray, table: list[str]) -> pa.Array:
+    dictionary = pa.array(table, pa.string())
+    valid = codes >= 0
+    indices = pa.array(np.where(valid, codes, 0).astype(np.int32), mask=~valid)
+    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+
+
+def labels_column(table: SampleTable, rows: np.ndarray) -> pa.Array:
+    """list<string> of each row's labels, in label-set order, built without a Python loop."""
+    names = list(table.masks)
+    if not names or not len(rows):
+        offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array([], pa.string()))
+    matrix = np.stack([table.masks[n][rows] for n in names], axis=1)
+    row_idx, label_idx = np.nonzero(matrix)
+    counts = np.bincount(row_idx, minlength=len(rows))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    values = pa.array(names, pa.string()).take(pa.array(label_idx))
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def to_arrow(table: SampleTable, rows: np.ndarray | None = None) -> pa.Table:
+    """The given rows (default: all alive rows) as an Arrow table with public column types."""
+    if rows is None:
+        rows = np.nonzero(table.alive)[0]
+    proposals = [table.proposals.get(r) for r in rows.tolist()] if table.proposals else []
+    proposed_labels = [p[0] if p else [] for p in proposals] or [[]] * len(rows)
+    proposed_scores = [p[1] if p else [] for p in proposals] or [[]] * len(rows)
+    boxes = (
+        [json.dumps(table.boxes[r]) if r in table.boxes else None for r in rows.tolist()]
+        if table.boxes
+        else [None] * len(rows)
+    )
+    source_codes = table.source[rows].astype(np.int32) - 1
+    width = table.width[rows]
+    height = table.height[rows]
+    return pa.table(
+        {
+            "id": pa.array(table.ids[rows].tolist(), pa.string()),
+            "labels": labels_column(table, rows),
+            "source": _codes_to_strings(source_codes, list(SOURCES[1:])),
+            "labeled_by": _codes_to_strings(table.labeled_by[rows], table.users),
+            "labeled_at": pa.array(table.labeled_at[rows], pa.timestamp("ns")).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
+            "created_at": pa.array(table.created_at[rows], pa.timestamp("ns")).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
+            "hard": pa.array(table.hard[rows]),
+            "hardness": pa.array(table.hardness[rows], from_pandas=True),
+            "group": _codes_to_strings(table.group[rows], table.groups),
+            "proposed_labels": pa.array(proposed_labels, LIST_STR),
+            "proposed_scores": pa.array(proposed_scores, LIST_F32),
+            "width": pa.array(width, mask=width < 0),
+            "height": pa.array(height, mask=height < 0),
+            "missing": pa.array(table.missing[rows]),
+            "corrupt": pa.array(table.corrupt[rows]),
+            "boxes": pa.array(boxes, pa.string()),
+            "size": pa.array(table.size[rows]),
+            "mtime": pa.array(table.mtime[rows]),
+            "label_mtime": pa.array(table.label_mtime[rows], from_pandas=True),
+        }
+    )
+
+
+def state_meta(table: SampleTable) -> dict[str, Any]:
+    return {
+        "labels": table.labels,
+        "undo_stack": table.undo_stack,
+        "current_version": table.current_version,
+    }
+
+
+def write_parquet(table: SampleTable, extra: dict[str, Any]) -> bytes:
+    """The table as Parquet bytes, with the label set, undo stack and `extra` in its metadata."""
+    arrow = to_arrow(table)
+    meta = {**state_meta(table), **extra}
+    arrow = arrow.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+    buf = io.BytesIO()
+    pq.write_table(arrow, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def read_parquet(data: bytes) -> tuple[SampleTable, dict[str, Any]]:
+    """Inverse of :func:`write_parquet`: the table and the metadata dict."""
+    arrow = pq.read_table(io.BytesIO(data))
+    meta = json.loads((arrow.schema.metadata or {}).get(_META_KEY, b"{}"))
+    return from_arrow(arrow, meta.get("labels", [])), meta
+
+
+def from_arrow(arrow: pa.Table, labels: list[str]) -> SampleTable:
+    table = SampleTable()
+    n = arrow.num_rows
+    for name in labels:
+        table.masks[name] = np.zeros(0, dtype=bool)
+    table._grow(n)
+    col = arrow.column
+    table.ids = np.asarray(col("id").to_pylist(), dtype=object)
+    table.alive[:] = True
+    table.source[:] = _strings_to_codes(col("source"), list(SOURCES[1:])) + 1
+    table.labeled_by[:] = _strings_to_codes(col("labeled_by"), table.users)
+    table.labeled_at[:] = _timestamps(col("labeled_at"))
+    table.created_at[:] = _timestamps(col("created_at"))
+    table.hard[:] = col("hard").to_numpy(zero_copy_only=False)
+    table.hardness[:] = col("hardness").to_numpy(zero_copy_only=False)
+    table.group[:] = _strings_to_codes(col("group"), table.groups)
+    table.width[:] = col("width").fill_null(-1).to_numpy(zero_copy_only=False)
+    table.height[:] = col("height").fill_null(-1).to_numpy(zero_copy_only=False)
+    table.missing[:] = col("missing").to_numpy(zero_copy_only=False)
+    table.corrupt[:] = col("corrupt").to_numpy(zero_copy_only=False)
+    table.size[:] = col("size").to_numpy(zero_copy_only=False)
+    table.mtime[:] = col("mtime").to_numpy(zero_copy_only=False)
+    table.label_mtime[:] = col("label_mtime").to_numpy(zero_copy_only=False)
+    _read_labels(table, col("labels"))
+    _read_sparse(table, arrow)
+    table.rebuild_index()
+    return table
+
+
+def _strings_to_codes(column: pa.ChunkedArray, table: list[str]) -> np.ndarray:
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    for value in encoded.dictionary.to_pylist():
+        if value not in table:
+            table.append(value)
+    remap = np.asarray([table.index(v) for v in encoded.dictionary.to_pylist()] + [-1], np.int32)
+    indices = encoded.indices.fill_null(len(remap) - 1).to_numpy(zero_copy_only=False)
+    return remap[indices]
+
+
+def _timestamps(column: pa.ChunkedArray) -> np.ndarray:
+    as_int = column.cast(pa.timestamp("ns")).cast(pa.int64())
+    values = as_int.fill_null(np.iinfo(np.int64).min).to_numpy()
+    return values.view("datetime64[ns]")
+
+
+def _read_labels(table: SampleTable, column: pa.ChunkedArray) -> None:
+    labels = column.combine_chunks()
+    flat = pc.list_flatten(labels)
+    parents = pc.list_parent_indices(labels).to_numpy()
+    if len(flat):
+        encoded = pc.dictionary_encode(flat)
+        codes = encoded.indices.to_numpy()
+        for k, name in enumerate(encoded.dictionary.to_pylist()):
+            mask = table.masks.get(name)
+            if mask is None or len(mask) != len(table.ids):
+                mask = table.masks[name] = np.zeros(len(table.ids), dtype=bool)
+            mask[parents[codes == k]] = True
+    for name in list(table.masks):
+        if len(table.masks[name]) != len(table.ids):
+            table.masks[name] = np.zeros(len(table.ids), dtype=bool)
+    table.n_labels[:] = np.bincount(parents, minlength=len(table.ids)) if len(flat) else 0
+
+
+def _read_sparse(table: SampleTable, arrow: pa.Table) -> None:
+    proposed = arrow.column("proposed_labels").combine_chunks()
+    has = pc.list_value_length(proposed).fill_null(0).to_numpy() > 0
+    if has.any():
+        scores = arrow.column("proposed_scores").combine_chunks()
+        for row in np.nonzero(has)[0].tolist():
+            table._set_proposal(row, proposed[row].as_py(), scores[row].as_py() or [])
+    boxes = arrow.column("boxes").combine_chunks()
+    valid = boxes.is_valid().to_numpy(zero_copy_only=False)
+    for row in np.nonzero(valid)[0].tolist():
+        table.boxes[row] = json.loads(boxes[row].as_py())
