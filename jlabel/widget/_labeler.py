@@ -1,0 +1,201 @@
+"""`Labeler`: the anywidget over a `Dataset` (traits for view state, one request command)."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import threading
+import time
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from jlabel.widget import _view
+from jlabel.widget._commands import HANDLERS, error_reply
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+_PAGE_SIZES = (24, 48, 96, 192)
+
+
+class Labeler(anywidget.AnyWidget):
+    """The labeling console for one dataset: tabs, filters, grid, label panel, auto-labeling.
+
+    Every change goes through the `Dataset`; the widget keeps only view state.
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    tab = t.Unicode("all").tag(sync=True)
+    """Current tab: `all`, `unlabeled`, `labeled` or `to_confirm`."""
+    filters = t.Dict(dict(_view.EMPTY_FILTERS)).tag(sync=True)
+    """Filters as `ds.query` takes them: hard, labels, created, name, labeled_by, group."""
+    page = t.Int(0).tag(sync=True)
+    """Zero-based page number in the current tab."""
+    page_size = t.Int(48).tag(sync=True)
+    """Thumbnails per page (one of 24, 48, 96, 192)."""
+    selection = t.List(t.Unicode()).tag(sync=True)
+    """Selected sample ids (may span pages)."""
+    counts = t.Dict().tag(sync=True)
+    """Samples per tab under the current filters: `{tab: count}`."""
+    total = t.Int(0).tag(sync=True)
+    """Samples in the current tab under the current filters."""
+    labels = t.List().tag(sync=True)
+    """The label set in order, with counts: `[{"name", "count"}]`."""
+    users = t.List(t.Unicode()).tag(sync=True)
+    """Values of `labeled_by`, for the filter."""
+    groups = t.List(t.Unicode()).tag(sync=True)
+    """Auto-grouping groups, for the filter."""
+    versions = t.List().tag(sync=True)
+    """Dataset versions (dicts as `ds.versions()` describes them)."""
+    rows = t.List().tag(sync=True)
+    """The current page: one dict per sample (id, labels, hard, missing, corrupt, proposals...)."""
+    revision = t.Int(0).tag(sync=True)
+    """Bumped after every data change, so the browser knows its rows are fresh."""
+    job = t.Dict().tag(sync=True)
+    """The running (or last) auto-labeling job: id, kind, status, progress, message, result."""
+    job_history = t.List().tag(sync=True)
+    """Finished jobs, newest first."""
+    estimated_precision = t.Float(None, allow_none=True).tag(sync=True)
+    """Estimated precision of the proposals awaiting confirmation (from the newest job)."""
+    limits = t.Dict().tag(sync=True)
+    """Upload limits in bytes: `{"file": ..., "batch": ...}`."""
+    notice = t.Dict().tag(sync=True)
+    """Last message for the user: `{"kind": "error" | "info", "text": ..., "at": seconds}`."""
+    user = t.Unicode("").tag(sync=True)
+    """Who labels (recorded as `labeled_by`)."""
+
+    def __init__(self, dataset: Any, *, page_size: int = 48, tab: str = "all") -> None:
+        if tab not in _view.TABS:
+            raise ValueError(f"unknown tab {tab!r}; tabs are {', '.join(_view.TABS)}")
+        if page_size not in _PAGE_SIZES:
+            raise ValueError(f"page_size must be one of {_PAGE_SIZES}, not {page_size!r}")
+        self._ds = dataset
+        self._lock = threading.RLock()
+        self._thumbs: Any = None
+        self._job_unsub: Any = None
+        self._job_sent = 0.0
+        super().__init__(tab=tab, page_size=page_size)
+        self.limits = _upload_limits(dataset)
+        self.user = str(getattr(dataset, "user", "") or "")
+        self.refresh_view()
+        self._unsubscribe = dataset.subscribe(self._on_dataset_event)
+        current = _current_job(dataset)
+        if current is not None:
+            self.watch_job(current)
+
+    @property
+    def dataset(self) -> Any:
+        """The `Dataset` this widget shows."""
+        return self._ds
+
+    # -- view state -------------------------------------------------------------------------
+    def refresh_view(self) -> None:
+        """Recompute counts, labels, filters' choices and the page rows from the dataset."""
+        with self._lock:
+            ds = self._ds
+            kwargs = _view.query_filters(self.filters)
+            counts = {tab: int(n) for tab, n in ds.counts(**kwargs).items()}
+            total = counts.get(self.tab, 0)
+            pages = max(1, -(-total // self.page_size))
+            page = min(max(self.page, 0), pages - 1)
+            frame = ds.query(
+                tab=self.tab, offset=page * self.page_size, limit=self.page_size, **kwargs
+            )
+            history = _view.job_history(ds)
+            with self.hold_sync():
+                self.counts = counts
+                self.total = total
+                self.page = page
+                self.rows = _view.page_rows(frame)
+                self.labels = _view.label_list(ds)
+                self.users = [str(u) for u in ds.users()]
+                self.groups = [str(g) for g in ds.groups()]
+                self.versions = _view.version_list(ds)
+                self.job_history = history
+                self.estimated_precision = _view.estimated_precision(history)
+                self.revision += 1
+
+    @t.observe("tab", "filters", "page", "page_size")
+    def _on_view_change(self, change: dict[str, Any]) -> None:
+        if change["name"] in ("tab", "filters", "page_size") and self.page != 0:
+            self.page = 0  # observer runs again for the page change
+            return
+        try:
+            self.refresh_view()
+        except Exception as exc:  # a bad filter must show in the widget, not in a log
+            self.say(str(exc), kind="error")
+
+    def _on_dataset_event(self, event: str) -> None:
+        if event == "image_info":
+            return  # sizes learned from decoding thumbnails: nothing the grid shows changed
+        try:
+            self.refresh_view()
+        except Exception as exc:  # the callback runs inside dataset calls: never raise there
+            self.say(f"could not refresh the view: {exc}", kind="error")
+
+    def say(self, text: str, *, kind: str = "info") -> None:
+        """Show a message in the widget."""
+        self.notice = {"kind": kind, "text": text, "at": time.time()}
+
+    # -- jobs -------------------------------------------------------------------------------
+    def watch_job(self, job: Any) -> None:
+        """Mirror a job's progress into the `job` trait until it finishes."""
+        if self._job_unsub is not None:
+            self._job_unsub()
+        self.job = _view.job_dict(job)
+        self._job_unsub = job.subscribe(self._on_job)
+
+    def _on_job(self, job: Any) -> None:
+        finished = job.status in ("done", "failed", "cancelled")
+        now = time.monotonic()
+        if not finished and now - self._job_sent < 0.2:
+            return  # progress ticks can be many per second; five updates a second are enough
+        self._job_sent = now
+        self.job = _view.job_dict(job)
+        if finished:
+            history = _view.job_history(self._ds)
+            self.job_history = history
+            self.estimated_precision = _view.estimated_precision(history)
+            if job.status == "failed":
+                self.say(f"auto-labeling failed: {job.error}", kind="error")
+
+    # -- the one command --------------------------------------------------------------------
+    @anywidget.experimental.command
+    def _request(self, msg: Any, buffers: list[Any]) -> tuple[Any, list[bytes]]:
+        """Run the action `msg["op"]`; any exception comes back as `{"error": message}`."""
+        try:
+            op = msg.get("op") if isinstance(msg, dict) else None
+            handler = HANDLERS.get(op)
+            if handler is None:
+                raise ValueError(f"unknown widget action {op!r}")
+            with self._lock:
+                reply, out = handler(self, msg, list(buffers or []))
+            return reply, out
+        except Exception as exc:
+            return error_reply(exc), []
+
+    def close(self) -> None:
+        """Stop listening to the dataset and its jobs, then close the widget."""
+        for unsub in (getattr(self, "_unsubscribe", None), self._job_unsub):
+            if unsub is not None:
+                with contextlib.suppress(Exception):  # closing must always succeed
+                    unsub()
+        self._unsubscribe = None
+        self._job_unsub = None
+        super().close()
+
+
+def _upload_limits(ds: Any) -> dict[str, int]:
+    file_limit = getattr(ds, "max_image_bytes", None) or 5 * 1024 * 1024
+    batch_limit = getattr(ds, "max_batch_bytes", None) or 8 * 1024 * 1024
+    return {"file": int(file_limit), "batch": int(batch_limit)}
+
+
+def _current_job(ds: Any) -> Any:
+    """The dataset's running job, or None (also when auto-labeling is not installed)."""
+    try:
+        return ds.jobs.current
+    except Exception:  # no job queue (yet): nothing to follow
+        return None

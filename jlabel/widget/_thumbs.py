@@ -1,0 +1,94 @@
+"""Pixels for the widget: a page of thumbnails as binary buffers, and the preview image."""
+
+from __future__ import annotations
+
+import io
+from functools import partial
+from typing import Any
+
+from jlabel.widget import _view
+
+THUMB_SIZE = 192
+"""Longest side of a grid thumbnail, in pixels (sharp on 2x screens at the grid's ~96 px cells)."""
+PREVIEW_SIZE = 1280
+"""Longest side of the preview image."""
+
+
+_shared: list[Any] = []
+
+
+def _cache(w: Any) -> Any:
+    """The widget's thumbnail cache (one per process unless a test set `w._thumbs`)."""
+    if w._thumbs is None:
+        if not _shared:
+            from jlabel.images import ThumbnailCache
+
+            _shared.append(ThumbnailCache())
+        w._thumbs = _shared[0]
+    return w._thumbs
+
+
+def page(w: Any, ids: list[str], size: int) -> tuple[dict[str, Any], list[bytes]]:
+    """Thumbnails of `ids`: `({"items": [meta...]}, [jpeg bytes...])`, same order as `ids`."""
+    ds = w.dataset
+    items_in = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
+    thumbs = _cache(w).get_many(items_in, size)
+    items, buffers, decoded = [], [], []
+    for sample_id, thumb in zip(ids, thumbs, strict=True):
+        items.append(
+            {
+                "id": sample_id,
+                "width": thumb.width,
+                "height": thumb.height,
+                "orig_width": thumb.orig_width,
+                "orig_height": thumb.orig_height,
+                "corrupt": bool(thumb.corrupt),
+                "missing": bool(getattr(thumb, "missing", False)),
+                "error": getattr(thumb, "error", None),
+                "mime": "image/jpeg",
+            }
+        )
+        buffers.append(thumb.data)
+        if not getattr(thumb, "missing", False):
+            decoded.append((sample_id, thumb))
+    _record_info(ds, decoded)
+    return {"items": items, "size": size}, buffers
+
+
+def _record_info(ds: Any, decoded: list[tuple[str, Any]]) -> None:
+    """Tell the dataset the sizes it learned from decoding (only for rows that lack them)."""
+    record = getattr(ds, "record_image_info", None)
+    if record is None or not decoded:
+        return
+    ids = [i for i, th in decoded if th.orig_width or th.corrupt]
+    if not ids:
+        return
+    by_id = dict(decoded)
+    record(
+        ids,
+        [by_id[i].orig_width for i in ids],
+        [by_id[i].orig_height for i in ids],
+        [bool(by_id[i].corrupt) for i in ids],
+    )
+
+
+def preview(w: Any, sample_id: str, size: int) -> tuple[dict[str, Any], list[bytes]]:
+    """One large JPEG of `sample_id` and its row; a placeholder-free error if it cannot decode."""
+    from jlabel.images import open_rgb
+
+    ds = w.dataset
+    frame = ds.query(tab="all", name=sample_id)
+    row = frame[frame["id"] == sample_id]
+    if row.empty:
+        raise KeyError(f"no sample {sample_id!r} in this dataset (deleted?)")
+    meta = _view.page_rows(row)[0]
+    try:
+        image = open_rgb(ds.read_bytes(sample_id), draft_size=size)
+    except Exception as exc:  # a broken file is shown as a message, not a failure
+        meta["error"] = f"cannot show this image: {exc}"
+        return {"row": meta}, []
+    image.thumbnail((size, size))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=88)
+    meta["width"], meta["height"] = image.size
+    return {"row": meta, "mime": "image/jpeg"}, [out.getvalue()]

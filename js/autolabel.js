@@ -1,0 +1,92 @@
+// @ts-check
+/** Auto-label form, live job progress and job history. */
+import { openDialog } from "./dialogs.js";
+import { h, replaceChildren } from "./dom.js";
+
+export const BACKBONES = ["resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0"];
+
+/**
+ * Check the form's values; returns the request or throws with what to fix.
+ * @param {{mode: string, target_precision: string|number, backbone: string}} form
+ */
+export function autoLabelRequest(form) {
+  const p = Number(form.target_precision);
+  if (!(p >= 0.5 && p < 1)) throw new Error("target precision must be between 0.5 and 0.999 (e.g. 0.95)");
+  if (form.mode !== "fast" && form.mode !== "precise") throw new Error("mode must be fast or precise");
+  return { mode: form.mode, target_precision: p, backbone: form.backbone };
+}
+
+/**
+ * One line about a job: kind, status, numbers.
+ * @param {{[k: string]: any}} job
+ */
+export function jobSummary(job) {
+  const r = job.result || {};
+  const parts = [`${job.params?.mode ?? job.kind ?? "job"}`, job.status];
+  if (r.proposed !== undefined) parts.push(`${r.proposed} proposed`);
+  if (r.hard !== undefined) parts.push(`${r.hard} hard`);
+  if (r.skipped) parts.push(`${r.skipped} skipped`);
+  if (typeof r.estimated_precision === "number") parts.push(`est. precision ${(r.estimated_precision * 100).toFixed(1)}%`);
+  if (typeof r.seconds === "number") parts.push(`${r.seconds.toFixed(1)} s`);
+  if (job.error) parts.push(String(job.error));
+  return parts.filter(Boolean).join(" · ");
+}
+
+/**
+ * Progress of the running job in the header (empty when none).
+ * @param {HTMLElement} el
+ * @param {{[k: string]: any}} job
+ * @param {() => void} onCancel
+ */
+export function renderJob(el, job, onCancel) {
+  if (!job || !job.status) return replaceChildren(el);
+  const running = job.status === "running" || job.status === "queued";
+  const pct = Math.round((job.progress || 0) * 100);
+  replaceChildren(
+    el,
+    h("div", { class: "jl-progress", attrs: { role: "progressbar", "aria-valuenow": pct, "aria-valuemin": 0, "aria-valuemax": 100 } },
+      h("div", { class: "jl-progress-bar", style: `width: ${pct}%` })),
+    h("span", { class: "jl-job-text", text: running ? `${job.status} ${pct}% ${job.message || ""}` : jobSummary(job) }),
+    running && h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Cancel", on: { click: onCancel } }),
+  );
+}
+
+/**
+ * The Auto-label dialog: form + history.
+ * @param {import("./context.js").Ctx} ctx
+ */
+export function openAutoLabel(ctx) {
+  const mode = /** @type {HTMLSelectElement} */ (h("select", { class: "jl-select", attrs: { "aria-label": "mode" } },
+    h("option", { value: "fast", text: "fast — learns from your labels only (seconds)" }),
+    h("option", { value: "precise", text: "precise — also learns from unlabeled images (minutes)" })));
+  const target = /** @type {HTMLInputElement} */ (h("input", { class: "jl-input", type: "number", min: "0.5", max: "0.999", step: "0.01", value: "0.95", attrs: { "aria-label": "target precision" } }));
+  const backbone = /** @type {HTMLSelectElement} */ (h("select", { class: "jl-select", attrs: { "aria-label": "backbone" } },
+    BACKBONES.map((b) => h("option", { value: b, text: b }))));
+  const history = ctx.get("job_history") || [];
+  const body = [
+    h("p", { class: "jl-muted", text: "Trains on your labeled images and proposes labels for the unlabeled ones. Proposals go to the To Be Confirmed tab; uncertain ones are marked as hard examples." }),
+    h("label", { class: "jl-field" }, "Mode", mode),
+    h("label", { class: "jl-field" }, "Target precision", target),
+    h("label", { class: "jl-field" }, "Backbone", backbone),
+    h("div", { class: "jl-subtitle", text: "History" }),
+    history.length === 0
+      ? h("div", { class: "jl-muted", text: "No jobs yet." })
+      : h("ul", { class: "jl-history" }, history.map((/** @type {any} */ j) => h("li", { text: `${(j.created_at || "").slice(0, 19).replace("T", " ")}  ${jobSummary(j)}` }))),
+  ];
+  return openDialog(ctx, {
+    title: "Auto-label",
+    body,
+    buttons: [
+      { label: "Cancel" },
+      {
+        label: "Start",
+        kind: "primary",
+        action: async () => {
+          const req = autoLabelRequest({ mode: mode.value, target_precision: target.value, backbone: backbone.value });
+          await ctx.call("auto_label", req, { timeout: 60000 });
+          ctx.notify("auto-labeling started: progress is shown at the top");
+        },
+      },
+    ],
+  });
+}

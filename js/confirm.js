@@ -1,0 +1,68 @@
+// @ts-check
+/** To Be Confirmed actions: estimated precision, confirm all / selected, reject, edit proposal. */
+import { labelNameProblem, openDialog } from "./dialogs.js";
+import { h } from "./dom.js";
+import { createTypeahead } from "./typeahead.js";
+
+/**
+ * Text for the estimated precision line.
+ * @param {number|null|undefined} value
+ */
+export function precisionText(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "Estimated precision: not known (proposals did not come from a calibrated job)";
+  return `Estimated precision of these proposals: ${(value * 100).toFixed(1)}%`;
+}
+
+/**
+ * @param {import("./context.js").Ctx} ctx
+ * @returns {import("./context.js").Component}
+ */
+export function confirmSection(ctx) {
+  const precision = h("div", { class: "jl-precision" });
+  const selectedIds = () => ctx.get("selection") || [];
+  const confirmAll = /** @type {HTMLButtonElement} */ (h("button", { class: "jl-btn jl-btn-primary", type: "button", dataset: { action: "confirm-all" },
+    on: { click: () => {
+      const n = (ctx.get("counts") || {}).to_confirm || 0;
+      openDialog(ctx, {
+        title: `Confirm all ${n} proposal(s)?`,
+        body: h("p", { text: `${n} image(s) get their proposed labels as labels (origin: auto). ${precisionText(ctx.get("estimated_precision"))}.` }),
+        buttons: [{ label: "Cancel" }, { label: "Confirm all", kind: "primary", action: () => ctx.call("confirm", { ids: null }, { timeout: 120000 }).then(() => true) }],
+      });
+    } } }));
+  const confirmSel = /** @type {HTMLButtonElement} */ (h("button", { class: "jl-btn", type: "button", dataset: { action: "confirm-selected" },
+    on: { click: () => ctx.run(() => ctx.call("confirm", { ids: selectedIds() })) } }));
+  const rejectSel = /** @type {HTMLButtonElement} */ (h("button", { class: "jl-btn jl-btn-danger", type: "button", dataset: { action: "reject-selected" },
+    on: { click: () => ctx.run(() => ctx.call("reject", { ids: selectedIds() })) } }));
+  const edit = createTypeahead({
+    placeholder: "new proposed label",
+    button: "Set",
+    onSubmit: async (name) => {
+      const problem = labelNameProblem(name);
+      if (problem) throw new Error(problem);
+      const ids = ctx.selectionOrFocus();
+      if (!ids.length) throw new Error("select the proposals to edit first");
+      await ctx.call("set_proposal", { ids, names: [name] });
+    },
+  });
+  const el = h("section", { class: "jl-section jl-confirm" },
+    h("div", { class: "jl-panel-title", text: "To Be Confirmed" }),
+    precision,
+    h("div", { class: "jl-row" }, confirmAll),
+    h("div", { class: "jl-row" }, confirmSel, rejectSel),
+    h("div", { class: "jl-subtitle", text: "Edit the selected proposals, then confirm" }),
+    edit.el,
+  );
+  const update = (/** @type {Set<string>} */ changed) => {
+    el.hidden = ctx.get("tab") !== "to_confirm";
+    if (changed.has("labels")) edit.setNames((ctx.get("labels") || []).map((/** @type {any} */ l) => l.name));
+    const n = (ctx.get("counts") || {}).to_confirm || 0;
+    const s = selectedIds().length;
+    precision.textContent = precisionText(ctx.get("estimated_precision"));
+    confirmAll.textContent = `Confirm all (${n})`;
+    confirmAll.disabled = n === 0;
+    confirmSel.textContent = `Confirm selected (${s})`;
+    rejectSel.textContent = `Reject selected (${s})`;
+    confirmSel.disabled = rejectSel.disabled = s === 0;
+  };
+  return { el, update };
+}

@@ -1,0 +1,79 @@
+// @ts-check
+/** The filter bar: hard example, labels, creation time, file name/path, labeled by, group. */
+import { h, replaceChildren } from "./dom.js";
+
+export const EMPTY_FILTERS = { hard: null, labels: null, created: null, name: null, labeled_by: null, group: null };
+
+/**
+ * Is any filter set?
+ * @param {{[k: string]: any}} filters
+ */
+export function isFiltered(filters) {
+  return Object.values(filters || {}).some((v) => v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && v.length === 0));
+}
+
+/**
+ * @param {string} label
+ * @param {string} value
+ * @param {[string, string][]} options
+ * @param {(value: string) => void} onChange
+ */
+function select(label, value, options, onChange) {
+  const el = /** @type {HTMLSelectElement} */ (
+    h("select", { class: "jl-select", attrs: { "aria-label": label }, on: { change: () => onChange(el.value) } },
+      options.map(([v, text]) => h("option", { value: v, text })))
+  );
+  el.value = value;
+  return el;
+}
+
+/**
+ * @param {import("./context.js").Ctx} ctx
+ * @returns {import("./context.js").Component}
+ */
+export function createFilters(ctx) {
+  const el = h("div", { class: "jl-filters" });
+  /** @param {{[k: string]: any}} patch */
+  const setFilter = (patch) => ctx.set({ filters: { ...EMPTY_FILTERS, ...ctx.get("filters"), ...patch } });
+  const update = (/** @type {Set<string>} */ changed) => {
+    if (!["filters", "labels", "users", "groups"].some((k) => changed.has(k))) return;
+    if (el.contains(document.activeElement) && !changed.has("filters")) return; // don't disturb typing
+    const f = { ...EMPTY_FILTERS, ...(ctx.get("filters") || {}) };
+    const labels = (ctx.get("labels") || []).map((/** @type {any} */ l) => l.name);
+    const chosen = Array.isArray(f.labels) ? f.labels : f.labels ? [f.labels] : [];
+    const hard = select("example type", f.hard === null ? "" : f.hard ? "1" : "0",
+      [["", "Any example"], ["1", "Hard examples"], ["0", "Not hard"]],
+      (v) => setFilter({ hard: v === "" ? null : v === "1" }));
+    const addLabel = select("filter by label", "", [["", chosen.length ? "+ label" : "Any label"], ...labels.filter((/** @type {string} */ n) => !chosen.includes(n)).map((/** @type {string} */ n) => /** @type {[string, string]} */ ([n, n]))],
+      (v) => v && setFilter({ labels: [...chosen, v] }));
+    const chips = chosen.map((/** @type {string} */ name) =>
+      h("span", { class: "jl-chip jl-chip-filter" }, name,
+        h("button", { class: "jl-x", type: "button", text: "×", title: `remove ${name}`,
+          on: { click: () => setFilter({ labels: chosen.filter((/** @type {string} */ x) => x !== name) }) } })),
+    );
+    const created = Array.isArray(f.created) ? "custom" : f.created || "";
+    const start = /** @type {HTMLInputElement} */ (h("input", { type: "date", class: "jl-input jl-date", attrs: { "aria-label": "created from" },
+      value: Array.isArray(f.created) && f.created[0] ? String(f.created[0]).slice(0, 10) : "" }));
+    const end = /** @type {HTMLInputElement} */ (h("input", { type: "date", class: "jl-input jl-date", attrs: { "aria-label": "created until" },
+      value: Array.isArray(f.created) && f.created[1] ? String(f.created[1]).slice(0, 10) : "" }));
+    const applyRange = () => setFilter({ created: [start.value || null, end.value ? `${end.value}T23:59:59.999` : null] });
+    start.addEventListener("change", applyRange);
+    end.addEventListener("change", applyRange);
+    const createdSel = select("creation time", created, [["", "Any time"], ["day", "Within 1 day"], ["month", "Within 1 month"], ["custom", "Custom range"]],
+      (v) => setFilter({ created: v === "custom" ? [null, null] : v || null }));
+    const name = /** @type {HTMLInputElement} */ (h("input", { type: "search", class: "jl-input", placeholder: "file name or path", value: f.name || "",
+      attrs: { "aria-label": "file name or path" } }));
+    name.addEventListener("change", () => setFilter({ name: name.value.trim() || null }));
+    const users = ctx.get("users") || [];
+    const by = select("labeled by", f.labeled_by || "", [["", "Labeled by anyone"], ...users.map((/** @type {string} */ u) => /** @type {[string, string]} */ ([u, u]))],
+      (v) => setFilter({ labeled_by: v || null }));
+    const groups = ctx.get("groups") || [];
+    const group = groups.length
+      ? select("group", f.group || "", [["", "Any group"], ...groups.map((/** @type {string} */ g) => /** @type {[string, string]} */ ([g, g]))], (v) => setFilter({ group: v || null }))
+      : null;
+    const clear = h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Clear filters", disabled: !isFiltered(f),
+      on: { click: () => ctx.set({ filters: { ...EMPTY_FILTERS } }) } });
+    replaceChildren(el, hard, addLabel, chips, createdSel, created === "custom" && [start, "–", end], name, by, group, clear);
+  };
+  return { el, update };
+}
