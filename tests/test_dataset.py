@@ -120,7 +120,7 @@ def test_label_in_batches_records_who_and_when(image_dir: Path):
     df = ds.to_pandas().set_index("id")
     assert df.loc["img4.png", "labels"] == [] and pd.isna(df.loc["img4.png", "labeled_by"])
     assert ds.counts() == {"all": 10, "unlabeled": 6, "labeled": 4, "to_confirm": 0}
-    with pytest.raises(NotFound, match="nope.png"):
+    with pytest.raises(NotFound, match=r"nope\.png"):
         ds.label(["img1.png", "nope.png"], "cat")
     assert ds.label_counts()["cat"] == 3  # the failed call changed nothing
 
