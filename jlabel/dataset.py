@@ -82,6 +82,7 @@ class Dataset:
         self._gen = 0
         self._watermarks: dict[str, int] = {}
         self._last_key: tuple[float, str, int] = (0.0, "", -1)
+        self._compacting = False
         with self._lock:
             replayed = self._load()
             if replayed:
@@ -148,9 +149,21 @@ class Dataset:
         with self._lock:
             record = self._store.append(op)
             self._apply_record(record)
-            if self._store.seq >= COMPACT_EVERY:
-                self.compact()
+            due = self._store.seq >= COMPACT_EVERY and not self._compacting
+            self._compacting |= due
+        if due:  # compact off the caller's path: a label action never waits for a snapshot
+            threading.Thread(
+                target=self._compact_quietly, name="jlabel-compact", daemon=True
+            ).start()
         self._notify(event)
+
+    def _compact_quietly(self) -> None:
+        try:
+            self.compact()
+        except JLabelError:
+            pass  # the journal keeps everything; the next compaction retries
+        finally:
+            self._compacting = False
 
     def compact(self) -> bool:
         """Write the current state as a new snapshot and drop the journal it includes.
@@ -160,16 +173,19 @@ class Dataset:
         """
         with self._lock:
             self.refresh(notify=False)
-            extra = {"watermarks": self._watermarks, "gen": self._gen + 1}
-            data = write_parquet(self._table, extra)
+            base = self._gen
+            frozen = self._table.copy()
+            watermarks = dict(self._watermarks)
             old_writer = self._store.rotate_writer()
-            if not self._store.write_snapshot(self._gen + 1, data):
-                return False
-            self._gen += 1
+        data = write_parquet(frozen, {"watermarks": watermarks, "gen": base + 1})
+        if not self._store.write_snapshot(base + 1, data):
+            return False
+        with self._lock:
+            self._gen = max(self._gen, base + 1)
             with self._store.errors("clean up the journal"):
-                self._store.journal.delete_included(dict(self._watermarks), {old_writer})
-            self._store.delete_snapshots_before(self._gen, keep=1)
-            return True
+                self._store.journal.delete_included(watermarks, {old_writer})
+            self._store.delete_snapshots_before(base + 1, keep=1)
+        return True
 
     def refresh(self, *, notify: bool = True) -> bool:
         """Pick up changes other kernels made; returns True if anything changed."""

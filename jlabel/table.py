@@ -105,6 +105,22 @@ class SampleTable:
     def __len__(self) -> int:
         return int(self.alive.sum())
 
+    def copy(self) -> SampleTable:
+        """An independent copy (arrays copied), e.g. to write a snapshot off the lock."""
+        other = SampleTable()
+        for name, _ in self.ROW_ARRAYS:
+            setattr(other, name, getattr(self, name).copy())
+        other.ids = self.ids.copy()
+        other.masks = {name: mask.copy() for name, mask in self.masks.items()}
+        other.proposals = dict(self.proposals)
+        other.boxes = dict(self.boxes)
+        other.users = list(self.users)
+        other.groups = list(self.groups)
+        other.undo_stack = list(self.undo_stack)
+        other.current_version = self.current_version
+        other.row_of = self.row_of  # read-only use by the copy's owner
+        return other
+
     def rebuild_index(self) -> None:
         self.row_of = {sid: i for i, sid in enumerate(self.ids) if self.alive[i]}
         self._order = None
