@@ -103,8 +103,8 @@ def created_range(created: Any, now: dt.datetime | None = None) -> tuple[Any, An
 
 def name_mask(table: SampleTable, text: str) -> np.ndarray:
     """Ids containing `text`, case-insensitive, vectorised."""
-    ids = pa.array(table.ids.tolist(), pa.string()) if len(table.ids) else pa.array([], pa.string())
-    return pc.match_substring(ids, text, ignore_case=True).to_numpy(zero_copy_only=False)
+    found = pc.match_substring(table.ids_arrow(), text, ignore_case=True)
+    return found.to_numpy(zero_copy_only=False)
 
 
 def sorted_rows(table: SampleTable, mask: np.ndarray, tab: str) -> np.ndarray:

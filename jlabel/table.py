@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from jlabel.errors import NotFound
 
@@ -75,6 +76,7 @@ class SampleTable:
         self.current_version: str | None = None
         self.row_of: dict[str, int] = {}
         self._order: np.ndarray | None = None
+        self._ids_arrow: pa.Array | None = None
 
     # ---------------------------------------------------------------- structure
     ROW_ARRAYS = (
@@ -123,7 +125,13 @@ class SampleTable:
 
     def rebuild_index(self) -> None:
         self.row_of = {sid: i for i, sid in enumerate(self.ids) if self.alive[i]}
-        self._order = None
+        self._order = self._ids_arrow = None
+
+    def ids_arrow(self) -> pa.Array:
+        """The ids as an Arrow string array (cached until rows are added)."""
+        if self._ids_arrow is None:
+            self._ids_arrow = pa.array(self.ids.tolist(), pa.string())
+        return self._ids_arrow
 
     def order(self) -> np.ndarray:
         """Row numbers of all rows sorted by id (cached until rows are added)."""
@@ -149,7 +157,7 @@ class SampleTable:
         for name, mask in self.masks.items():
             self.masks[name] = np.concatenate([mask, np.zeros(n_new, dtype=bool)])
         self.ids = np.concatenate([self.ids, np.empty(n_new, dtype=object)])
-        self._order = None
+        self._order = self._ids_arrow = None
         return start
 
     def _code(self, table: list[str], value: str | None) -> int:
@@ -197,7 +205,9 @@ class SampleTable:
         }
 
     def _write_record(self, row: int, rec: dict[str, Any]) -> None:
-        self.ids[row] = rec["id"]
+        if self.ids[row] != rec["id"]:
+            self.ids[row] = rec["id"]
+            self._order = self._ids_arrow = None
         self.alive[row] = True
         self._set_labels(row, rec.get("labels") or [])
         self.source[row] = _SOURCE_CODE[rec.get("source")]
