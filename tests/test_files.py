@@ -16,6 +16,7 @@ from jlabel.files import (
     parse_voc,
     safe_join,
     safe_upload_name,
+    stat_file,
 )
 
 ODD_NAMES = [
@@ -227,3 +228,30 @@ def test_safe_join_inside_root(rel, expected):
 def test_safe_join_refuses_escapes(rel):
     with pytest.raises(JLabelError):
         safe_join("/data", rel)
+
+
+def test_list_without_stat_gives_names_only_and_stat_file_fills_in(tmp_path):
+    make_tree(tmp_path)
+    fs = fsspec.filesystem("file")
+    listing = list_files(fs, str(tmp_path), stat=False)
+    assert set(listing.images) == EXPECTED_IMAGES
+    assert set(listing.images.values()) == {None}
+    assert listing.label_file("sub/e.png", ".txt").path == "sub/e.txt"
+    assert (
+        stat_file(fs, str(tmp_path / "sub/e.png"))
+        == list_files(fs, str(tmp_path)).images["sub/e.png"]
+    )
+    mem = fsspec.filesystem("memory")
+    mem.pipe("/jlabel-stat-file/x.jpg", b"123")
+    try:
+        assert stat_file(mem, "memory:///jlabel-stat-file/x.jpg").size == 3
+    finally:
+        mem.rm("/jlabel-stat-file", recursive=True)
+
+
+def test_folder_named_like_an_image_is_walked_not_listed(tmp_path):
+    (tmp_path / "album.jpg").mkdir()
+    (tmp_path / "album.jpg" / "inner.Jpg").write_bytes(b"x")
+    for stat in (True, False):
+        listing = list_files(fsspec.filesystem("file"), str(tmp_path), stat=stat)
+        assert set(listing.images) == {"album.jpg/inner.Jpg"}
