@@ -72,7 +72,7 @@ export function createLabelPanel(ctx) {
           h("span", { class: "jl-count", text: String(l.count) }),
           h("button", { class: "jl-btn jl-btn-icon", type: "button", text: "✎", title: `rename ${l.name}`, attrs: { "aria-label": `rename ${l.name}` },
             on: { click: () => renameDialog(ctx, l.name, labels) } }),
-          h("button", { class: "jl-btn jl-btn-icon", type: "button", text: "🗑", title: `delete ${l.name}`, attrs: { "aria-label": `delete ${l.name}` },
+          h("button", { class: "jl-btn jl-btn-icon jl-btn-del", type: "button", text: "✕", title: `delete the label ${l.name}…`, attrs: { "aria-label": `delete ${l.name}` },
             on: { click: () => ctx.run(() => deleteLabelDialog(ctx, l.name)) } }),
         ),
       ),

@@ -178,7 +178,7 @@ class Labeler(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop listening to the dataset and its jobs, then close the widget."""
-        for unsub in (getattr(self, "_unsubscribe", None), self._job_unsub):
+        for unsub in (getattr(self, "_unsubscribe", None), getattr(self, "_job_unsub", None)):
             if unsub is not None:
                 with contextlib.suppress(Exception):  # closing must always succeed
                     unsub()
