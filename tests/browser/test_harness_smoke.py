@@ -45,3 +45,37 @@ def test_kernel_errors_are_raised_with_the_traceback(open_notebook):
         nb.run_all(timeout=60)
     with pytest.raises(KernelError, match="NameError: name 'nope' is not defined"):
         nb.kernel_eval("nope")
+
+
+ANYWIDGET_CELL = '''
+import anywidget, traitlets
+
+class Counter(anywidget.AnyWidget):
+    _esm = """
+    export default { render({ model, el }) {
+      const b = document.createElement("button");
+      b.className = "smoke-counter";
+      const show = () => { b.textContent = `count ${model.get("value")}`; };
+      b.onclick = () => { model.set("value", model.get("value") + 1); model.save_changes(); };
+      model.on("change:value", show); show(); el.appendChild(b);
+    } };
+    """
+    value = traitlets.Int(0).tag(sync=True)
+
+c = Counter(value=1)
+c
+'''
+
+
+def test_anywidget_renders_and_syncs_both_ways(open_notebook):
+    nb = open_notebook([ANYWIDGET_CELL])
+    nb.run_cell(0)
+    button = nb.wait_for_output(0, "count 1", selector="button.smoke-counter")
+    button.click()
+    button.click()
+    nb.page.wait_for_function(
+        "() => document.querySelector('button.smoke-counter')?.textContent === 'count 3'"
+    )
+    assert nb.kernel_eval("print(c.value)") == "3"
+    nb.kernel_eval("c.value = 10")
+    nb.wait_for_output(0, "count 10")
