@@ -134,7 +134,7 @@ def to_torch(
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
     paths = [ds.source_path(i) for i in ids]
-    cls = __getattr__("TorchImages")
+    cls = globals().get("TorchImages") or __getattr__("TorchImages")
     return cls(ds.fs, paths, ids, labels, classes, multi_label, transform, image_size)
 
 
