@@ -13,7 +13,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
-DEMO_DIR ?= demo-data
+DEMO_DIR := demo-data
 DEMO_NOTEBOOK := notebooks/01-quickstart.ipynb
 PORT ?= 8888
 BUNDLE := jlabel/widget/static/widget.js
@@ -81,9 +81,14 @@ demo: env
 	else \
 	  $(PY) -m jlabel.demo $(DEMO_DIR); \
 	fi
-	@echo "Starting JupyterLab on $(DEMO_NOTEBOOK); open the URL with the token printed below."
-	$(VENV)/bin/jupyter lab $(DEMO_NOTEBOOK) --ServerApp.root_dir="$(CURDIR)" \
-	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) $(ALLOW_ROOT) $(JUPYTER_ARGS)
+	@token=$$($(PY) -c "import secrets; print(secrets.token_hex(16))"); \
+	echo ""; \
+	echo "JupyterLab on $(DEMO_NOTEBOOK) (Ctrl+C stops it):"; \
+	echo "    http://127.0.0.1:$(PORT)/lab/tree/$(DEMO_NOTEBOOK)?token=$$token"; \
+	echo ""; \
+	exec $(VENV)/bin/jupyter lab $(DEMO_NOTEBOOK) --ServerApp.root_dir="$(CURDIR)" \
+	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
+	  --IdentityProvider.token=$$token $(ALLOW_ROOT) $(JUPYTER_ARGS)
 
 bench: env
 	$(PY) -m bench
