@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -94,46 +95,65 @@ def state_meta(table: SampleTable) -> dict[str, Any]:
 def write_parquet(table: SampleTable, extra: dict[str, Any]) -> bytes:
     """The table as Parquet bytes, with the label set, undo stack and `extra` in its metadata."""
     arrow = to_arrow(table)
-    meta = {**state_meta(table), **extra}
+    # Rows sorted by id: a reader then knows the id order (queries sort by id) without sorting.
+    arrow = arrow.take(pc.sort_indices(arrow.column("id")))
+    meta = {**state_meta(table), **extra, "sorted_ids": True}
     arrow = arrow.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
     buf = io.BytesIO()
-    pq.write_table(arrow, buf, compression="zstd")
+    # Unique strings gain nothing from dictionary encoding and it makes reading slower.
+    dictionary = [c for c in arrow.column_names if c not in ("id", "boxes")]
+    pq.write_table(arrow, buf, compression="zstd", use_dictionary=dictionary)
     return buf.getvalue()
 
 
 def read_parquet(data: bytes) -> tuple[SampleTable, dict[str, Any]]:
-    """Inverse of :func:`write_parquet`: the table and the metadata dict."""
-    arrow = pq.read_table(io.BytesIO(data))
-    meta = json.loads((arrow.schema.metadata or {}).get(_META_KEY, b"{}"))
-    return from_arrow(arrow, meta.get("labels", [])), meta
+    """Inverse of :func:`write_parquet`: the table and the metadata dict.
+
+    Columns are read and converted one at a time, so peak memory stays close to the size of
+    the resulting table (a whole Arrow table of a million rows next to it would add ~170 MB).
+    """
+    parquet = pq.ParquetFile(io.BytesIO(data))
+    meta = json.loads((parquet.schema_arrow.metadata or {}).get(_META_KEY, b"{}"))
+
+    def column(name: str) -> pa.ChunkedArray:
+        return parquet.read(columns=[name]).column(0)
+
+    table = _from_columns(column, parquet.metadata.num_rows, meta.get("labels", []))
+    if meta.get("sorted_ids"):
+        table._order = np.arange(len(table.ids))
+    pa.default_memory_pool().release_unused()
+    return table, meta
 
 
 def from_arrow(arrow: pa.Table, labels: list[str]) -> SampleTable:
+    """A SampleTable from an Arrow table with the columns of :func:`to_arrow`."""
+    return _from_columns(arrow.column, arrow.num_rows, labels)
+
+
+def _from_columns(col: Callable[[str], pa.ChunkedArray], n: int, labels: list[str]) -> SampleTable:
     table = SampleTable()
-    n = arrow.num_rows
     for name in labels:
         table.masks[name] = np.zeros(0, dtype=bool)
     table._grow(n)
-    col = arrow.column
-    table.ids = np.asarray(col("id").to_pylist(), dtype=object)
+    ids = col("id").combine_chunks()
+    id_list = ids.to_pylist()
+    table.ids = np.asarray(id_list, dtype=object)
     table.alive[:] = True
     table.source[:] = _strings_to_codes(col("source"), list(SOURCES[1:])) + 1
     table.labeled_by[:] = _strings_to_codes(col("labeled_by"), table.users)
     table.labeled_at[:] = _timestamps(col("labeled_at"))
     table.created_at[:] = _timestamps(col("created_at"))
-    table.hard[:] = col("hard").to_numpy(zero_copy_only=False)
-    table.hardness[:] = col("hardness").to_numpy(zero_copy_only=False)
     table.group[:] = _strings_to_codes(col("group"), table.groups)
-    table.width[:] = col("width").fill_null(-1).to_numpy(zero_copy_only=False)
-    table.height[:] = col("height").fill_null(-1).to_numpy(zero_copy_only=False)
-    table.missing[:] = col("missing").to_numpy(zero_copy_only=False)
-    table.corrupt[:] = col("corrupt").to_numpy(zero_copy_only=False)
-    table.size[:] = col("size").to_numpy(zero_copy_only=False)
-    table.mtime[:] = col("mtime").to_numpy(zero_copy_only=False)
-    table.label_mtime[:] = col("label_mtime").to_numpy(zero_copy_only=False)
+    for name in ("hard", "hardness", "missing", "corrupt", "size", "mtime", "label_mtime"):
+        getattr(table, name)[:] = col(name).to_numpy()
+    table.width[:] = col("width").fill_null(-1).to_numpy()
+    table.height[:] = col("height").fill_null(-1).to_numpy()
     _read_labels(table, col("labels"))
-    _read_sparse(table, arrow)
-    table.rebuild_index()
+    _read_sparse(table, col("proposed_labels"), col("proposed_scores"), col("boxes"))
+    # The index of all rows (all alive), built directly: much faster than rebuild_index().
+    table.row_of = dict(zip(id_list, range(n), strict=True))
+    table._order = None
+    table._ids_arrow = ids
     return table
 
 
@@ -171,14 +191,19 @@ def _read_labels(table: SampleTable, column: pa.ChunkedArray) -> None:
     table.n_labels[:] = np.bincount(parents, minlength=len(table.ids)) if len(flat) else 0
 
 
-def _read_sparse(table: SampleTable, arrow: pa.Table) -> None:
-    proposed = arrow.column("proposed_labels").combine_chunks()
+def _read_sparse(
+    table: SampleTable,
+    proposed: pa.ChunkedArray,
+    proposed_scores: pa.ChunkedArray,
+    boxes_column: pa.ChunkedArray,
+) -> None:
+    proposed = proposed.combine_chunks()
     has = pc.list_value_length(proposed).fill_null(0).to_numpy() > 0
     if has.any():
-        scores = arrow.column("proposed_scores").combine_chunks()
+        scores = proposed_scores.combine_chunks()
         for row in np.nonzero(has)[0].tolist():
             table._set_proposal(row, proposed[row].as_py(), scores[row].as_py() or [])
-    boxes = arrow.column("boxes").combine_chunks()
+    boxes = boxes_column.combine_chunks()
     valid = boxes.is_valid().to_numpy(zero_copy_only=False)
     for row in np.nonzero(valid)[0].tolist():
         table.boxes[row] = json.loads(boxes[row].as_py())

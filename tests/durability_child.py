@@ -1,0 +1,87 @@
+"""A "kernel" that changes a dataset in a loop, for tests/test_durability.py to SIGKILL.
+
+Run as a script: it imports jlabel once, then reads one JSON command per stdin line
+(``{"root", "mode", "seed", "acks", "errors", "compact_every"}``), forks a worker for it,
+prints the worker's pid, waits for it and prints ``exit <status>``. Forking from this
+single-threaded process makes each trial start in milliseconds instead of re-importing.
+
+The worker appends ``ready`` to the acks file once the dataset is open, then after each call
+that returned one line saying what is now durable:
+``label <name> <id>[,<id>...]`` / ``version <name>`` / ``sync <id>`` / ``compact``.
+Modes: ``label`` (labels only), ``compact`` (compacts every few records, in the background
+and explicitly), ``version`` (labels and versions), ``sync`` (new image files + sync).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import traceback
+
+import jlabel
+import jlabel.dataset
+
+NAMES = ("cat", "dog", "bird", "fish", "car", "tree")
+
+
+def _ack(fd: int, line: str) -> None:
+    os.write(fd, (line + "\n").encode())  # one write: a line is whole or absent
+
+
+def work(cmd: dict) -> None:
+    rng = random.Random(cmd["seed"])
+    acks = os.open(cmd["acks"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    mode = cmd["mode"]
+    if cmd.get("compact_every"):
+        jlabel.dataset.COMPACT_EVERY = cmd["compact_every"]
+    ds = jlabel.open(cmd["root"], sync=mode == "sync")
+    ids = ds.query_ids()
+    _ack(acks, "ready")
+    png = ds.read_bytes(ids[0])
+    for k in range(100_000):
+        if mode == "version" and k % 4 == 3:
+            name = f"t{cmd['seed']}-{k}"
+            ds.create_version(name)
+            _ack(acks, f"version {name}")
+        elif mode == "compact" and k % 7 == 6:
+            ds.compact()
+            _ack(acks, "compact")
+        elif mode == "sync" and k % 3 == 2:
+            sid = f"new/s{cmd['seed']}-{k}.png"
+            path = os.path.join(cmd["root"], sid)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(png)
+            ds.sync()
+            _ack(acks, f"sync {sid}")
+        else:
+            batch = rng.sample(ids, rng.choice([1, 1, 1, 3, len(ids)]))
+            name = f"{rng.choice(NAMES)}-{cmd['seed']}-{k}"  # new each time: a lost ack shows
+            ds.label(batch, name)
+            _ack(acks, f"label {name} {','.join(batch)}")
+
+
+def main() -> None:
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                err = os.open(cmd["errors"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(err, 2)
+                work(cmd)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+                code = 3
+            os._exit(code)
+        print(f"pid {pid}", flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(f"exit {status}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
