@@ -9,15 +9,17 @@ changed files). `list_files(stat=False)` lists names only and compares with the 
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 
 import fsspec
 
-from bench._util import median_time, report
+from bench._util import report, timeit
 from jlabel.files import list_files
 
 FOLDERS = 100
 PER_FOLDER = 1000
+ROUNDS = 3  # median of 3
 
 
 def make_files(root: str) -> None:
@@ -53,10 +55,19 @@ def main() -> None:
         make_files(root)
         n = len(scandir_walk(root))
         assert len(list_files(fs, root).images) == n  # sanity, not a timing assertion
-        bare = median_time(lambda: scandir_walk(root))
-        bare_stat = median_time(lambda: scandir_walk(root, stat=True))
-        ours = median_time(lambda: list_files(fs, root))
-        names_only = median_time(lambda: list_files(fs, root, stat=False))
+        runs = {
+            "bare": lambda: scandir_walk(root),
+            "bare_stat": lambda: scandir_walk(root, stat=True),
+            "ours": lambda: list_files(fs, root),
+            "names_only": lambda: list_files(fs, root, stat=False),
+        }
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for fn in runs.values():  # warm the dentry cache for every variant
+            fn()
+        for _ in range(ROUNDS):  # interleaved, so load changes hit every variant alike
+            for name, fn in runs.items():
+                times[name] += timeit(fn, repeat=1)
+        bare, bare_stat, ours, names_only = (statistics.median(times[n]) for n in runs)
     report(f"bare os.scandir walk, {n} files", bare * 1000, "ms")
     report("bare os.scandir walk + stat", bare_stat * 1000, "ms")
     report("list_files", ours * 1000, "ms")
