@@ -1,0 +1,192 @@
+"""Two kernels on one local dataset: both label, compact, refresh; nothing is ever lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import jlabel
+import jlabel.dataset
+
+
+def _labels(ds: jlabel.Dataset) -> dict[str, set[str]]:
+    frame = ds.to_pandas()
+    return {sid: set(labels) for sid, labels in zip(frame["id"], frame["labels"], strict=True)}
+
+
+def _fresh(root: Path) -> dict[str, set[str]]:
+    ds = jlabel.open(root, sync=False)
+    try:
+        return _labels(ds)
+    finally:
+        ds.close()
+
+
+@pytest.fixture
+def two(image_dir: Path):
+    a = jlabel.open(image_dir, user="ann")
+    b = jlabel.open(image_dir, user="bob")
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_both_label_then_refresh_and_both_see_everything(two, image_dir: Path) -> None:
+    a, b = two
+    a.label(["img0.png", "img1.png"], "cat")
+    b.label("img1.png", "dog")
+    b.label("img2.png", "bird")
+    a.unlabel("img0.png", "cat")
+    a.label("img3.png", "fish")
+    assert _labels(b)["img0.png"] == set()  # b has not refreshed yet
+    assert b.refresh() and a.refresh()
+    for ds in (a, b):
+        labels = _labels(ds)
+        assert labels["img1.png"] == {"cat", "dog"}
+        assert labels["img2.png"] == {"bird"} and labels["img0.png"] == set()
+        assert set(ds.users()) == {"ann", "bob"}
+    assert a.to_pandas().equals(b.to_pandas())
+    assert not a.refresh()  # nothing new
+    assert _fresh(image_dir) == _labels(a)
+
+
+def test_compaction_in_one_kernel_while_the_other_labels(two, image_dir: Path) -> None:
+    a, b = two
+    a.label("img0.png", "cat")
+    b.label("img1.png", "dog")
+    assert a.compact()
+    b.label("img2.png", "bird")  # b's journal is live: the compaction kept it
+    a.label("img3.png", "fish")
+    assert b.compact()  # b first loads a's snapshot, then writes the next one
+    a.label("img4.png", "car")
+    a.refresh()
+    b.refresh()
+    expected = {
+        "img0.png": {"cat"},
+        "img1.png": {"dog"},
+        "img2.png": {"bird"},
+        "img3.png": {"fish"},
+        "img4.png": {"car"},
+    }
+    for labels in (_labels(a), _labels(b), _fresh(image_dir)):
+        assert {k: v for k, v in labels.items() if v} == expected
+
+
+def test_a_label_made_during_the_others_compaction_is_kept(two, image_dir: Path) -> None:
+    a, b = two
+    a.label("img0.png", "cat")
+    write = a._store.write_snapshot
+
+    def write_after_b_labels(gen: int, data: bytes) -> bool:
+        b.label("img5.png", "late")  # after a read the journal, before its snapshot exists
+        return write(gen, data)
+
+    a._store.write_snapshot = write_after_b_labels
+    assert a.compact()
+    a._store.write_snapshot = write
+    assert _fresh(image_dir)["img5.png"] == {"late"}
+    a.refresh()
+    assert _labels(a)["img5.png"] == {"late"}
+
+
+def test_both_compact_at_once_the_loser_returns_false_and_nothing_is_lost(
+    two, image_dir: Path
+) -> None:
+    a, b = two
+    a.label("img0.png", "cat")
+    b.label("img1.png", "dog")
+    write = b._store.write_snapshot
+    results = {}
+
+    def a_wins_the_race(gen: int, data: bytes) -> bool:
+        results["a"] = a.compact()  # a writes generation `gen` while b is writing it too
+        return write(gen, data)
+
+    b._store.write_snapshot = a_wins_the_race
+    results["b"] = b.compact()
+    b._store.write_snapshot = write
+    assert results == {"a": True, "b": False}
+    b.label("img2.png", "bird")  # the loser keeps working on its (rotated) journal
+    a.label("img3.png", "fish")
+    assert a.compact()
+    expected = {
+        "img0.png": {"cat"},
+        "img1.png": {"dog"},
+        "img2.png": {"bird"},
+        "img3.png": {"fish"},
+    }
+    for ds in (a, b):
+        ds.refresh()
+        assert {k: v for k, v in _labels(ds).items() if v} == expected
+    assert {k: v for k, v in _fresh(image_dir).items() if v} == expected
+
+
+@pytest.mark.slow
+def test_two_kernels_in_threads_with_frequent_compaction(
+    image_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jlabel.dataset, "COMPACT_EVERY", 7)
+    kernels = [jlabel.open(image_dir, user=u) for u in ("ann", "bob")]
+    ids = kernels[0].query_ids()
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        ds = kernels[k]
+        try:
+            for i in range(60):
+                ds.label(ids[(i + k) % len(ids)], f"k{k}-{i}")
+                if i % 20 == 19:
+                    ds.compact()
+                if i % 9 == 0:
+                    ds.refresh()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for ds in kernels:
+        ds.refresh()
+    fresh = _fresh(image_dir)
+    for labels in (*map(_labels, kernels), fresh):
+        for k in (0, 1):
+            for i in range(60):
+                assert f"k{k}-{i}" in labels[ids[(i + k) % len(ids)]], (k, i)
+    for ds in kernels:
+        ds.close()
+
+
+_WORKER = """
+import sys
+import jlabel, jlabel.dataset
+jlabel.dataset.COMPACT_EVERY = 5
+root, k = sys.argv[1], int(sys.argv[2])
+ds = jlabel.open(root, sync=False, user=f"p{k}")
+ids = ds.query_ids()
+for i in range(40):
+    ds.label(ids[(i * 3 + k) % len(ids)], f"p{k}-{i}")
+    if i % 10 == 9:
+        ds.refresh()
+ds.close()
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_label_and_compact_concurrently(image_dir: Path) -> None:
+    jlabel.open(image_dir).close()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WORKER, str(image_dir), str(k)]) for k in (0, 1)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    labels = _fresh(image_dir)
+    ids = sorted(labels)
+    for k in (0, 1):
+        for i in range(40):
+            assert f"p{k}-{i}" in labels[ids[(i * 3 + k) % len(ids)]], (k, i)
