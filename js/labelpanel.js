@@ -63,7 +63,7 @@ export function createLabelPanel(ctx) {
     const labels = ctx.get("labels") || [];
     replaceChildren(
       all,
-      labels.length === 0 && h("div", { class: "jl-muted", text: "No labels yet: type a name above." }),
+      labels.length === 0 && h("div", { class: "jl-muted", text: "No labels yet." }),
       labels.map((/** @type {{name: string, count: number}} */ l, i) =>
         h("div", { class: "jl-label-row", dataset: { label: l.name } },
           h("span", { class: "jl-key", text: i < 9 ? String(i + 1) : "" , title: i < 9 ? `press ${i + 1} to apply` : "" }),
