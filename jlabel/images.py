@@ -42,6 +42,7 @@ _OTHER_MAGIC = (
     (b"%PDF", "PDF"),
 )
 _EXT_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp"}
+_DRAFTABLE = ("JPEG", "MPO")  # MPO: multi-picture JPEGs from cameras
 _TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
@@ -134,7 +135,7 @@ def validate_upload(name: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES
             _check_pixels(im)
             im.verify()
         with Image.open(io.BytesIO(data)) as im:  # verify() misses truncated pixel data
-            if im.format == "JPEG":
+            if im.format in _DRAFTABLE:
                 im.draft("RGB", (64, 64))
             im.load()
     except ImageRejected as exc:
@@ -179,7 +180,7 @@ def _decode(data: bytes, draft_size: int | None) -> tuple[Image.Image, int, int]
             orientation = 1
         if orientation in _TRANSPOSED:
             orig_w, orig_h = orig_h, orig_w
-        if draft_size and im.format == "JPEG":
+        if draft_size and im.format in _DRAFTABLE:
             im.draft("RGB", (draft_size, draft_size))
         im.load()
         if orientation != 1:
@@ -243,7 +244,7 @@ def make_thumbnail(data: bytes, size: int = 256) -> Thumb:
         im, orig_w, orig_h = _decode(data, draft_size=size)
     except ImageRejected as exc:
         return placeholder(size, corrupt=True, error=f"corrupt: {exc}")
-    im.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=None)
+    im.thumbnail((size, size), Image.Resampling.BICUBIC)  # box-reduces big PNGs first
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=THUMB_QUALITY)
     return Thumb(buf.getvalue(), im.width, im.height, orig_w, orig_h)
