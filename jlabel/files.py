@@ -94,7 +94,7 @@ def stat_file(fs: Any, path: str) -> FileStat:
         st = os.stat(fs._strip_protocol(path))
         return FileStat(st.st_size, st.st_mtime)
     info = fs.info(path)
-    return FileStat(int(info.get("size") or 0), _mtime(info))
+    return FileStat(int(info.get("size") or 0), info_mtime(info))
 
 
 def _list_local(root: str, stat: bool) -> Listing:
@@ -170,13 +170,13 @@ def _list_fsspec(fs: Any, root: str) -> Listing:
         stem, ext = posixpath.splitext(rel)
         ext = ext.lower()
         if ext in IMAGE_EXTENSIONS:
-            listing.images[rel] = FileStat(int(info.get("size") or 0), _mtime(info))
+            listing.images[rel] = FileStat(int(info.get("size") or 0), info_mtime(info))
         elif ext in LABEL_EXTENSIONS:
-            listing.label_files[(stem, ext)] = LabelFile(rel, _mtime(info))
+            listing.label_files[(stem, ext)] = LabelFile(rel, info_mtime(info))
     return listing
 
 
-def _mtime(info: dict) -> float:
+def info_mtime(info: dict) -> float:
     """Modification time from an fsspec info dict (keys differ between filesystems)."""
     for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
         value = info.get(key)
@@ -289,3 +289,6 @@ def safe_join(root: str, rel: str) -> str:
         return root.rstrip("/") or root
     # join the original spelling: on POSIX a backslash is an ordinary file-name character
     return root.rstrip("/") + "/" + posixpath.normpath(str(rel))
+
+
+_mtime = info_mtime  # the earlier private name, still imported by jlabel/dataset.py

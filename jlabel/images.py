@@ -431,7 +431,7 @@ class ThumbnailCache:
         except _MISSING_ERRORS as exc:
             return placeholder(size, missing=True, error=f"missing: {_reason(exc)}")
         except Exception as exc:  # e.g. S3 unreachable: show it, try again next time
-            return placeholder(size, missing=True, error=f"unreadable: {_reason(exc)}")
+            return placeholder(size, error=f"unreadable: {_reason(exc)}")
         thumb = make_thumbnail(data, size)
         self._store(path, thumb)
         return thumb

@@ -276,7 +276,7 @@ def test_unreadable_files_give_uncached_placeholders(tmp_path):
     cache.get("ds", "gone.jpg", "v1", read)
     assert read.calls == 2  # may come back later: never cached
     flaky = cache.get("ds", "s3.jpg", "v1", Reader(ConnectionError("S3 down")))
-    assert flaky.error == "unreadable: S3 down" and not flaky.corrupt
+    assert flaky.error == "unreadable: S3 down" and not flaky.corrupt and not flaky.missing
 
 
 def test_get_many_keeps_order_and_mixes_hits_misses_and_failures(tmp_path, astronaut_jpeg):
