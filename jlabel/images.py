@@ -348,7 +348,8 @@ class ThumbnailCache:
         """Thumbnails for `(ds_key, sample_id, file_version, read_bytes)` items, in order.
 
         Hits are read directly; misses are decoded in a thread pool (Pillow releases the GIL
-        while decoding, and reads from S3 overlap).
+        while decoding, and reads from S3 overlap): the cache's own pool of `self.workers`
+        threads, or a pool for this call when `workers` differs.
         """
         out: list[Thumb | None] = []
         misses: list[tuple[int, str, ReadBytes]] = []
@@ -361,11 +362,11 @@ class ThumbnailCache:
         if len(misses) == 1:
             i, path, read_bytes = misses[0]
             out[i] = self._compute(path, read_bytes, size)
+        elif misses and workers is not None and workers != self.workers:
+            with ThreadPoolExecutor(workers, thread_name_prefix="jlabel-thumb") as pool:
+                self._run(pool, misses, size, out)
         elif misses:
-            pool = self._executor(workers)
-            futures = [(i, pool.submit(self._compute, p, rb, size)) for i, p, rb in misses]
-            for i, future in futures:
-                out[i] = future.result()
+            self._run(self._executor(), misses, size, out)
         return out  # type: ignore[return-value]  # every slot is filled above
 
     def prune(self, max_bytes: int | None = None) -> int:
@@ -400,10 +401,12 @@ class ThumbnailCache:
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def _executor(self, workers: int | None) -> ThreadPoolExecutor:
-        if workers is not None and workers != self.workers:
-            self.close()
-            self.workers = workers
+    def _run(self, pool: ThreadPoolExecutor, misses: list, size: int, out: list) -> None:
+        futures = [(i, pool.submit(self._compute, p, rb, size)) for i, p, rb in misses]
+        for i, future in futures:
+            out[i] = future.result()
+
+    def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="jlabel-thumb")

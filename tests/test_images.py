@@ -332,3 +332,16 @@ def test_get_accepts_size_before_read_bytes(tmp_path, astronaut_jpeg):
     read = Reader(astronaut_jpeg)
     thumb = ThumbnailCache(tmp_path).get("ds", "x.jpg", "v", 64, read)
     assert thumb.width == 64 and read.calls == 1
+
+
+def test_get_many_from_several_threads_and_with_its_own_worker_count(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = ThumbnailCache(tmp_path, workers=2)
+    photos = [encode(getattr(skimage.data, n)(), "JPEG") for n in ("chelsea", "coffee", "camera")]
+    items = [("ds", f"{i}.jpg", "v", Reader(photos[i % 3])) for i in range(9)]
+    with ThreadPoolExecutor(3) as callers:
+        pages = list(callers.map(lambda w: cache.get_many(items, 48, workers=w), [None, 1, 3]))
+    assert pages[0] == pages[1] == pages[2]
+    assert [t.orig_width for t in pages[0][:3]] == [451, 600, 512]
+    cache.close()
