@@ -52,8 +52,9 @@ class Thumb:
 
     `orig_width`/`orig_height` are the original size after EXIF rotation (None when the
     image could not be decoded). `corrupt` is true when the bytes are not a decodable image;
-    `missing` is true when the file could not be found. In both cases `data` is a placeholder
-    tile and `error` says what happened.
+    `missing` is true when the file could not be found; other read failures (S3 unreachable)
+    set only `error`. In all three cases `data` is a placeholder tile and `error` says what
+    happened (`corrupt: ...`, `missing: ...`, `unreadable: ...`).
     """
 
     data: bytes = field(repr=False)
