@@ -92,38 +92,55 @@ class Labeler(anywidget.AnyWidget):
 
     # -- view state -------------------------------------------------------------------------
     def refresh_view(self) -> None:
-        """Recompute counts, labels, filters' choices and the page rows from the dataset."""
-        with self._lock:
-            ds = self._ds
-            kwargs = _view.query_filters(self.filters)
-            counts = {tab: int(n) for tab, n in ds.counts(**kwargs).items()}
-            total = counts.get(self.tab, 0)
-            pages = max(1, -(-total // self.page_size))
-            page = min(max(self.page, 0), pages - 1)
-            frame = ds.query(
-                tab=self.tab, offset=page * self.page_size, limit=self.page_size, **kwargs
-            )
-            history = _view.job_history(ds)
-            with self.hold_sync():
-                self.counts = counts
-                self.total = total
-                self.page = page
-                self.rows = _view.page_rows(frame)
-                self.labels = _view.label_list(ds)
-                self.users = [str(u) for u in ds.users()]
-                self.groups = [str(g) for g in ds.groups()]
-                self.versions = _view.version_list(ds)
-                self.job_history = history
-                self.estimated_precision = _view.estimated_precision(history)
-                self.revision += 1
+        """Recompute every trait that mirrors the dataset (counts, labels, page, versions, jobs)."""
+        with self._lock, self.hold_sync():
+            self._update_counts()
+            self._update_labels()
+            self._update_rows()
+            self._update_meta()
+
+    def _update_counts(self) -> None:
+        kwargs = _view.query_filters(self.filters)
+        self.counts = {tab: int(n) for tab, n in self._ds.counts(**kwargs).items()}
+
+    def _update_labels(self) -> None:
+        ds = self._ds
+        self.labels = _view.label_list(ds)
+        self.users = [str(u) for u in ds.users()]
+        self.groups = [str(g) for g in ds.groups()]
+
+    def _update_rows(self) -> None:
+        """The page of the current tab (clamped to the last page) and the tab's total."""
+        kwargs = _view.query_filters(self.filters)
+        total = int(self.counts.get(self.tab, 0))
+        pages = max(1, -(-total // self.page_size))
+        page = min(max(self.page, 0), pages - 1)
+        frame = self._ds.query(
+            tab=self.tab, offset=page * self.page_size, limit=self.page_size, **kwargs
+        )
+        self.total = total
+        self.page = page
+        self.rows = _view.page_rows(frame)
+        self.revision += 1
+
+    def _update_meta(self) -> None:
+        history = _view.job_history(self._ds)
+        self.versions = _view.version_list(self._ds)
+        self.job_history = history
+        self.estimated_precision = _view.estimated_precision(history)
 
     @t.observe("tab", "filters", "page", "page_size")
     def _on_view_change(self, change: dict[str, Any]) -> None:
-        if change["name"] in ("tab", "filters", "page_size") and self.page != 0:
+        name = change["name"]
+        if name in ("tab", "filters", "page_size") and self.page != 0:
             self.page = 0  # observer runs again for the page change
-            return
+            if name != "filters":
+                return
         try:
-            self.refresh_view()
+            with self._lock, self.hold_sync():
+                if name == "filters":
+                    self._update_counts()
+                self._update_rows()
         except Exception as exc:  # a bad filter must show in the widget, not in a log
             self.say(str(exc), kind="error")
 
@@ -131,7 +148,12 @@ class Labeler(anywidget.AnyWidget):
         if event == "image_info":
             return  # sizes learned from decoding thumbnails: nothing the grid shows changed
         try:
-            self.refresh_view()
+            with self._lock, self.hold_sync():
+                self._update_counts()
+                self._update_labels()
+                self._update_rows()
+                if event in ("version", "refresh", "undo"):
+                    self._update_meta()
         except Exception as exc:  # the callback runs inside dataset calls: never raise there
             self.say(f"could not refresh the view: {exc}", kind="error")
 
