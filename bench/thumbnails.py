@@ -13,6 +13,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,35 +76,38 @@ def main() -> None:
     report(f"{COUNT} JPEGs {WIDTH}x{HEIGHT}, mean size", statistics.mean(sizes) / 1e6, "MB")
     items = [("bench", p.name, "v1", p.read_bytes) for p in paths]
 
+    blobs = [p.read_bytes() for p in paths]
     cache_root = OUTPUT / "thumbcache"
     shutil.rmtree(cache_root, ignore_errors=True)
     cache_root.mkdir(parents=True)
-    colds, warms = [], []
-    for _ in range(3):
+    colds, serials, warms, floors = [], [], [], []
+    workers = 0
+    for _ in range(3):  # rounds interleave the variants, so load changes hit all alike
         cache = ThumbnailCache(tempfile.mkdtemp(dir=cache_root))
-        start = time.perf_counter()
-        thumbs = cache.get_many(items, SIZE)
-        colds.append(time.perf_counter() - start)
-        assert not any(t.corrupt for t in thumbs)  # sanity, not a timing assertion
+        workers = cache.workers
+        colds.append(_timed(lambda c=cache: c.get_many(items, SIZE)))
         warms.append(median_time(lambda c=cache: c.get_many(items, SIZE), repeat=5))
         cache.close()
+        one = ThumbnailCache(tempfile.mkdtemp(dir=cache_root))
+        serials.append(_timed(lambda c=one: c.get_many(items, SIZE, workers=1)))
+        floors.append(sum(_timed(lambda d=data: draft_decode(d)) for data in blobs))
     shutil.rmtree(cache_root, ignore_errors=True)
-    cold, warm = statistics.median(colds), statistics.median(warms)
+    cold, serial, warm, floor = map(statistics.median, (colds, serials, warms, floors))
 
-    blobs = [p.read_bytes() for p in paths]
-    floor = 0.0
-    for data in blobs:
-        start = time.perf_counter()
-        draft_decode(data)
-        floor += time.perf_counter() - start
-
-    report(f"cold page of {COUNT} (workers={cache.workers}, cores={cores})", cold * 1000, "ms")
+    report(f"cold page of {COUNT} (workers={workers}, cores={cores})", cold * 1000, "ms")
     report("cold", COUNT / cold, "images/s")
+    report("cold page, 1 worker", serial * 1000, "ms")
     report("warm page (cache hits)", warm * 1000, "ms")
     report("warm", COUNT / warm, "images/s")
     report("decode floor: sum of draft decodes / cores", floor / cores * 1000, "ms")
     report("one draft decode (mean)", floor / COUNT * 1000, "ms")
     report("cold / decode floor", cold / (floor / cores), "x")
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
