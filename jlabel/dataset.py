@@ -20,7 +20,7 @@ import pandas as pd
 from jlabel import query as q
 from jlabel import versions as _versions
 from jlabel.errors import ImageRejected, JLabelError, NotFound, StorageError
-from jlabel.files import _mtime as file_mtime
+from jlabel.files import info_mtime as file_mtime
 from jlabel.files import list_files, safe_join, safe_upload_name
 from jlabel.images import validate_upload
 from jlabel.labels import validate_label_name, validate_label_names
