@@ -208,3 +208,24 @@ def test_snapshot_rows_are_sorted_so_no_sort_is_needed_after_reading() -> None:
     assert again.row_of == {sid: i for i, sid in enumerate(again.ids)}
     again.apply({"op": "label", "ids": ["d/o.png"], "names": ["cat"], "user": "x", "t": 1.0})
     assert again.masks["cat"][again.row_of["d/o.png"]]
+
+
+def test_a_failed_append_never_glues_the_next_record_onto_a_torn_line(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jlabel.store.journal as journal
+
+    store.append({"op": "add_labels", "names": ["a"]})
+    real_write = os.write
+
+    def torn_write(fd: int, data: bytes) -> int:
+        real_write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal.os, "write", torn_write)
+    with pytest.raises(StorageError, match="No space left"):
+        store.append({"op": "add_labels", "names": ["lost"]})
+    monkeypatch.setattr(journal.os, "write", real_write)
+    store.append({"op": "add_labels", "names": ["c"]})
+    ops = [r.op["names"] for r in Store(store.fs, store.root, store.url).read_journal({})]
+    assert ops == [["a"], ["c"]]  # "c" went to a fresh journal file, intact

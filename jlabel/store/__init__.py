@@ -72,8 +72,16 @@ class Store:
         """Durably journal one operation; returns once it is on disk / in the bucket."""
         t = max(time.time(), self._last_t + 1e-6)
         record = Record(t, self.writer, self.seq, op)
-        with self.errors("write the journal"):
-            self.journal.append(record)
+        try:
+            with self.errors("write the journal"):
+                self.journal.append(record)
+        except BaseException:
+            # The record may be partly written (a torn local line that the next append would
+            # glue onto) or fully written without our knowing (a lost S3 reply): never write
+            # after it. The next append starts a fresh journal file / prefix.
+            with suppress(Exception):
+                self.rotate_writer()
+            raise
         self.seq += 1
         self._last_t = t
         return record
@@ -110,6 +118,21 @@ class Store:
     def read_snapshot(self, gen: int) -> bytes:
         with self.errors("read the snapshot"):
             return self.fs.cat_file(self.path("snapshots", f"{gen:08d}.parquet"))
+
+    def read_latest_snapshot(self) -> tuple[int, bytes] | None:
+        """The newest snapshot generation and its bytes (None if there is none yet).
+
+        Retries when a newer compaction deleted the listed one between listing and reading.
+        """
+        for _ in range(5):
+            gens = self.snapshot_gens()
+            if not gens:
+                return None
+            with suppress(FileNotFoundError):
+                return gens[-1], self.read_snapshot(gens[-1])
+        raise StorageError(
+            f"could not read a snapshot of {self.url}: they keep changing while being read; retry"
+        )
 
     def write_snapshot(self, gen: int, data: bytes) -> bool:
         """Create snapshot `gen`; False if another writer created it first."""

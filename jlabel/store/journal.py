@@ -190,7 +190,13 @@ class ObjectJournal:
         todo = [p for w, s, p in self._listing() if s > self.seen.get(w, -1)]
         out: list[Record] = []
         if todo:
-            for data in self.fs.cat(todo).values():
+            # a compactor may delete records between our listing and reading: they are in its
+            # snapshot, which the caller loads when it sees the newer generation
+            for data in self.fs.cat(todo, on_error="return").values():
+                if isinstance(data, FileNotFoundError):
+                    continue
+                if isinstance(data, BaseException):  # never skip a record we could not read
+                    raise data
                 out.append(Record.decode(data))
         for rec in out:
             self.seen[rec.writer] = max(self.seen.get(rec.writer, -1), rec.seq)
