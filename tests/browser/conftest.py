@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import (
+
+from browser import harness
+from browser.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FAILURE_DIR,
@@ -37,6 +40,9 @@ from harness import (
 )
 
 _HERE = Path(__file__).resolve().parent
+# Transitional alias: tests written as `from harness import ...` get this same module (one
+# KernelError class). New tests: `from browser.harness import ...`.
+sys.modules.setdefault("harness", harness)
 
 
 # -- pytest wiring ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Helpers behind the browser fixtures: the JupyterLab server and an open notebook page.
 
-Tests use them through the fixtures in conftest.py; import names from here for type hints and
-for `KernelError` (``from harness import KernelError, NotebookPage``). Timeouts are in seconds.
+Tests use them through the fixtures in conftest.py; import names from here for type hints
+and for `KernelError`: ``from browser.harness import KernelError, NotebookPage``.
+Timeouts are in seconds.
 """
 
 from __future__ import annotations

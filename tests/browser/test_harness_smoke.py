@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from harness import KernelError
+
+from browser.harness import KernelError
 
 
 def test_printed_text_is_seen(open_notebook):
