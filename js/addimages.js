@@ -39,9 +39,12 @@ export function openAddImages(ctx) {
   const picker = /** @type {HTMLInputElement} */ (h("input", { type: "file", multiple: true, accept: ACCEPTED.join(","), class: "jl-file", attrs: { "aria-label": "choose images" } }));
   const list = h("div", { class: "jl-upload-list" });
   const problems = h("ul", { class: "jl-problems", attrs: { role: "alert" } });
+  const clear = h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Clear the list", hidden: true,
+    on: { click: () => { files = []; render(); } } });
   const drop = h("div", { class: "jl-drop" },
     h("div", { text: "Drop JPG, JPEG, PNG or BMP files here, or " }), picker,
     h("div", { class: "jl-muted", text: `Up to ${formatBytes(limits.file)} per image and ${formatBytes(limits.batch)} per upload.` }));
+  const summary = h("span", { class: "jl-muted" });
   const render = () => {
     for (const u of urls) URL.revokeObjectURL(u);
     urls = files.map((f) => URL.createObjectURL(f));
@@ -50,6 +53,9 @@ export function openAddImages(ctx) {
     const found = files.length ? checkUploads(files, limits) : [];
     replaceChildren(problems, found.map((p) => h("li", { text: p })));
     dialog.buttons[1].disabled = files.length === 0 || found.length > 0;
+    clear.hidden = files.length === 0;
+    const total = files.reduce((n, f) => n + f.size, 0);
+    summary.textContent = files.length ? `${files.length} file(s), ${formatBytes(total)} in all` : "";
   };
   /** @param {FileList|null} chosen */
   const addFiles = (chosen) => {
@@ -67,9 +73,9 @@ export function openAddImages(ctx) {
   const dialog = openDialog(ctx, {
     title: "Add images",
     className: "jl-wide",
-    body: [drop, list, problems],
+    body: [drop, h("div", { class: "jl-row" }, summary, clear), list, problems],
     buttons: [
-      { label: "Cancel", action: () => { files = []; render(); } },
+      { label: "Cancel", action: () => { for (const u of urls) URL.revokeObjectURL(u); } },
       {
         label: "OK",
         kind: "primary",

@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from harness import NotebookPage
-
+from browser.harness import NotebookPage
 from jlabel.demo import write_digits
 
 HOSTILE = "<img src=x onerror=alert(1)>.png"
