@@ -100,7 +100,7 @@ constraints: $(VENV)/.stamp-project
 
 wheel: env
 	rm -rf dist
-	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .
+	$(PY) -m pip wheel --no-deps -w dist .
 	$(PY) -c "import glob, zipfile; n = zipfile.ZipFile(glob.glob('dist/jlabel-*.whl')[0]).namelist(); \
 	  assert 'jlabel/widget/static/widget.js' in n, 'widget bundle missing from the wheel'; \
 	  print('wheel ok:', len(n), 'files, bundle included')"
