@@ -73,7 +73,7 @@ format: $(VENV)/.stamp-project
 
 test: env chromium lint
 	npm test
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 demo: env
 	@if ls $(DEMO_DIR)/*.png >/dev/null 2>&1; then \
