@@ -1,0 +1,281 @@
+"""The auto-label job: learn from the labels (fast) or also the unlabeled images (precise),
+calibrate a threshold on held-out folds, write proposals with hard examples marked."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from jlabel.autolabel import calibrate, cnn, data, features, heads
+from jlabel.autolabel.jobs import Job
+
+MIN_UNLABELED_FOR_SEMI = 500
+"""Below this many unlabeled images semi-supervision is skipped (it tends to hurt)."""
+
+
+@dataclass
+class Candidate:
+    """One learner's out-of-fold probabilities on the labels and averaged ones on the targets."""
+
+    name: str
+    oof: np.ndarray
+    target: np.ndarray
+    accuracy: float = 0.0
+    nll: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _score(c: Candidate, y: np.ndarray, multi_label: bool) -> Candidate:
+    c.accuracy = float(calibrate.correct(c.oof, y, multi_label).mean())
+    eps = 1e-6
+    if multi_label:
+        p = np.clip(c.oof, eps, 1 - eps)
+        c.nll = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    else:
+        c.nll = float(-np.log(np.clip(c.oof[np.arange(len(y)), y], eps, 1)).mean())
+    return c
+
+
+def _cnn_candidates(
+    job: Job,
+    x: torch.Tensor,
+    y: np.ndarray,
+    n_labeled: int,
+    n_out: int,
+    multi_label: bool,
+    semi: bool,
+    cfg: cnn.TrainConfig,
+    seed: int,
+    span: tuple[float, float],
+) -> list[Candidate]:
+    xl, xt = x[:n_labeled], x[n_labeled:]
+    yt = torch.from_numpy(y).to(x.device)
+    fold = calibrate.folds(y)
+    n_folds = int(fold.max()) + 1
+    names = ["cnn"] + (["cnn+fixmatch"] if semi else [])
+    oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
+    tgt = {n: np.zeros((len(xt), n_out), np.float32) for n in names}
+    per_fold = cfg.steps + (cfg.fm_steps * (1 + cfg.mu) if semi else 0)
+    total, done = per_fold * n_folds, [0]
+    lo, hi = span
+
+    def tick(steps: int, label: str) -> Callable[[], None]:
+        def f() -> None:
+            done[0] += steps
+            job.report(lo + (hi - lo) * min(1.0, done[0] / total), label)
+
+        return f
+
+    for j in range(n_folds):
+        train, held = fold != j, fold == j
+        ti = torch.from_numpy(np.flatnonzero(train)).to(x.device)
+        label = f"training fold {j + 1}/{n_folds}"
+        model = cnn.train_supervised(
+            xl[ti], yt[ti], n_out, multi_label, cfg, seed=seed + j, tick=tick(25, label)
+        )
+        oof["cnn"][held] = cnn.predict(model, xl[torch.from_numpy(held).to(x.device)], multi_label)
+        tgt["cnn"] += cnn.predict(model, xt, multi_label) / n_folds
+        if semi:
+            pool = torch.cat([xt, xl[torch.from_numpy(held).to(x.device)]])
+            model = cnn.train_fixmatch(
+                model,
+                xl[ti],
+                yt[ti],
+                pool,
+                multi_label,
+                cfg,
+                seed=seed + j,
+                tick=tick(25 * (1 + cfg.mu), f"semi-supervised fold {j + 1}/{n_folds}"),
+            )
+            held_t = xl[torch.from_numpy(held).to(x.device)]
+            oof["cnn+fixmatch"][held] = cnn.predict(model, held_t, multi_label)
+            tgt["cnn+fixmatch"] += cnn.predict(model, xt, multi_label) / n_folds
+        job.check()
+    out = [Candidate(n, oof[n], tgt[n]) for n in names]
+    if semi:
+        out.append(
+            Candidate(
+                "ensemble", (oof[names[0]] + oof[names[1]]) / 2, (tgt[names[0]] + tgt[names[1]]) / 2
+            )
+        )
+    return out
+
+
+def _feature_candidates(
+    job: Job,
+    emb: np.ndarray,
+    y: np.ndarray,
+    n_labeled: int,
+    n_out: int,
+    multi_label: bool,
+    semi: bool,
+) -> list[Candidate]:
+    el, et = emb[:n_labeled], emb[n_labeled:]
+    fold = calibrate.folds(y)
+    n_folds = int(fold.max()) + 1
+    names = ["linear"] + (["propagation"] if semi else [])
+    oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
+    tgt = {n: np.zeros((len(et), n_out), np.float32) for n in names}
+    for j in range(n_folds):
+        train, held = fold != j, fold == j
+        a, b = heads.linear_head(el[train], y[train], n_out, multi_label, [el[held], et])
+        oof["linear"][held], tgt["linear"] = a, tgt["linear"] + b / n_folds
+        if semi:
+            pool = np.concatenate([el[held], et])
+            p = heads.propagate(el[train], y[train], pool, n_out, multi_label)
+            oof["propagation"][held] = p[: int(held.sum())]
+            tgt["propagation"] += p[int(held.sum()) :] / n_folds
+        job.report(0.5 + 0.4 * (j + 1) / n_folds, f"fitting fold {j + 1}/{n_folds}")
+    out = [Candidate(n, oof[n], tgt[n]) for n in names]
+    if semi:
+        out.append(
+            Candidate(
+                "ensemble",
+                (oof["linear"] + oof["propagation"]) / 2,
+                (tgt["linear"] + tgt["propagation"]) / 2,
+            )
+        )
+    return out
+
+
+def run(
+    job: Job,
+    ds: Any,
+    *,
+    mode: str = "fast",
+    target_precision: float = 0.95,
+    backbone: Any = "resnet18",
+    weights: str | None = "DEFAULT",
+    device: str | None = None,
+    seed: int = 0,
+    image_size: int = 24,
+    include_proposed: bool = True,
+    train: cnn.TrainConfig | None = None,
+    min_unlabeled_for_semi: int = MIN_UNLABELED_FOR_SEMI,
+) -> dict[str, Any]:
+    """Body of an auto-label job; returns the result summary."""
+    start = time.perf_counter()
+    job.report(0.0, "reading the dataset")
+    samples = data.collect(ds, include_proposed=include_proposed)
+    dev = features.pick_device(device)
+    notes: list[str] = []
+    bb = None
+    if not (isinstance(backbone, str) and backbone == "cnn"):
+        try:
+            bb = features.load_backbone(backbone, weights)
+        except features.WeightsUnavailable as exc:
+            notes.append(features.fallback_warning(exc))
+    ids = samples.labeled_ids + samples.target_ids
+    job.report(0.02, "decoding images" if bb is None else "computing embeddings")
+    tick = lambda f: job.report(0.02 + 0.38 * f)  # noqa: E731
+    if bb is None:
+        ok, arrays, skipped, computed = features.pixels(ds, ids, image_size, tick=tick)
+    else:
+        ok, arrays, skipped, computed = features.embeddings(ds, ids, bb, dev, tick=tick)
+    okset = set(ok)
+    index = {i: n for n, i in enumerate(ok)}
+    lab = [
+        (i, names)
+        for i, names in zip(samples.labeled_ids, samples.labeled, strict=True)
+        if i in okset
+    ]
+    samples = data.Samples(
+        samples.classes,
+        [i for i, _ in lab],
+        [n for _, n in lab],
+        [i for i in samples.target_ids if i in okset],
+        samples.multi_label,
+    )
+    data.collect_check(samples)
+    y = samples.targets()
+    order = [index[i] for i in samples.labeled_ids + samples.target_ids]
+    arrays = arrays[order]
+    n_lab, n_out, multi = len(samples.labeled_ids), len(samples.classes), samples.multi_label
+    semi = mode == "precise"
+    if semi and bb is None and len(samples.target_ids) < min_unlabeled_for_semi:
+        semi = False
+        notes.append(
+            f"Semi-supervision skipped: {len(samples.target_ids)} unlabeled images "
+            f"(it needs {min_unlabeled_for_semi}+); trained on the labels only."
+        )
+    if bb is None:
+        x, _ = cnn.to_tensor(arrays, dev)
+        cands = _cnn_candidates(
+            job, x, y, n_lab, n_out, multi, semi, train or cnn.TrainConfig(), seed, (0.4, 0.9)
+        )
+    else:
+        cands = _feature_candidates(job, arrays, y, n_lab, n_out, multi, semi)
+    cands = [_score(c, y, multi) for c in cands]
+    best = max(cands, key=lambda c: (c.accuracy, -c.nll))
+    job.report(0.92, "calibrating")
+    conf_oof = calibrate.confidence(best.oof, multi)
+    right = calibrate.correct(best.oof, y, multi)
+    th = calibrate.fit_threshold(conf_oof, right, target_precision)
+    if th.held_out_above == 0:
+        notes.append(
+            f"Too few labels to certify {target_precision:.0%} precision "
+            f"(best held-out estimate {th.estimated_precision:.1%}): every proposal is marked "
+            "hard. Check a random sample of proposals, or label more images and run again."
+        )
+    written = write_proposals(
+        ds, samples.target_ids, best.target, samples.classes, multi, th.value, include_proposed
+    )
+    return {
+        "mode": mode,
+        "learner": best.name,
+        "candidates": {c.name: {"accuracy": c.accuracy, "nll": c.nll} for c in cands},
+        "backbone": bb.name if bb is not None else f"cnn:{image_size}px",
+        "pretrained": bool(bb is not None and bb.pretrained),
+        "device": str(dev),
+        "classes": samples.classes,
+        "multi_label": multi,
+        "labeled": n_lab,
+        "target_precision": target_precision,
+        **th.to_dict(),
+        **written,
+        "skipped": skipped,
+        "computed": computed,
+        "notes": notes,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def write_proposals(
+    ds: Any,
+    ids: list[str],
+    probs: np.ndarray,
+    classes: list[str],
+    multi_label: bool,
+    threshold: float,
+    include_proposed: bool = True,
+) -> dict[str, Any]:
+    """``ds.set_proposals`` for the ids still without labels; hard = under ``threshold``."""
+    still = set(data.target_ids_now(ds, include_proposed))
+    keep = [n for n, i in enumerate(ids) if i in still]
+    conf = calibrate.confidence(probs, multi_label)
+    decisions = calibrate.decide(probs, multi_label)
+    hardness = calibrate.hardness(conf, len(classes), multi_label)
+    hard = conf < threshold
+    if keep:
+        ds.set_proposals(
+            [ids[n] for n in keep],
+            [[classes[c] for c in decisions[n]] for n in keep],
+            [[float(probs[n, c]) for c in decisions[n]] for n in keep],
+            hardness=[float(hardness[n]) for n in keep],
+            hard=[bool(hard[n]) for n in keep],
+        )
+    n_hard = int(hard[keep].sum()) if keep else 0
+    return {
+        "proposed": len(keep),
+        "hard": n_hard,
+        "accepted": len(keep) - n_hard,
+        "accepted_share": (len(keep) - n_hard) / len(keep) if keep else 0.0,
+        "mean_confidence_accepted": float(conf[keep][~hard[keep]].mean())
+        if len(keep) - n_hard
+        else None,
+    }

@@ -1,0 +1,100 @@
+"""Learners on frozen embeddings: a linear head (fast) and label propagation (semi-supervised)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def standardise(train: np.ndarray, *others: np.ndarray) -> list[torch.Tensor]:
+    """L2-normalise rows, then centre/scale with ``train``'s statistics."""
+
+    def norm(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.asarray(a, np.float32))
+        return F.normalize(t, dim=1)
+
+    base = norm(train)
+    mean, std = base.mean(0, keepdim=True), base.std(0, keepdim=True).clamp_min(1e-4)
+    return [(base - mean) / std, *[(norm(o) - mean) / std for o in others]]
+
+
+def linear_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_out: int,
+    multi_label: bool,
+    predict: list[np.ndarray],
+    *,
+    l2: float = 1e-2,
+    steps: int = 100,
+) -> list[np.ndarray]:
+    """Fit a (multinomial or one-vs-rest) logistic regression on ``x``; probabilities for each
+    array in ``predict``."""
+    xt, *others = standardise(x, *predict)
+    w = torch.zeros(xt.shape[1], n_out, requires_grad=True)
+    b = torch.zeros(n_out, requires_grad=True)
+    yt = torch.from_numpy(y)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = xt @ w + b
+        if multi_label:
+            loss = F.binary_cross_entropy_with_logits(logits, yt.float())
+        else:
+            loss = F.cross_entropy(logits, yt)
+        loss = loss + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        act = torch.sigmoid if multi_label else (lambda z: torch.softmax(z, dim=1))
+        return [act(o @ w + b).numpy() for o in others]
+
+
+def propagate(
+    x_labeled: np.ndarray,
+    y: np.ndarray,
+    x_unlabeled: np.ndarray,
+    n_out: int,
+    multi_label: bool,
+    *,
+    k: int = 10,
+    alpha: float = 0.9,
+    iters: int = 30,
+) -> np.ndarray:
+    """Label spreading over a cosine kNN graph of all points; class scores ``[U, C]`` for the
+    unlabeled points, normalised to probabilities (per label for multi-label)."""
+    xl, xu = standardise(np.concatenate([x_labeled, x_unlabeled]))[0].split(
+        [len(x_labeled), len(x_unlabeled)]
+    )
+    allx = F.normalize(torch.cat([xl, xu]), dim=1)
+    n = len(allx)
+    k = min(k, n - 1)
+    rows, cols, vals = [], [], []
+    for start in range(0, n, 1024):
+        sim = allx[start : start + 1024] @ allx.T
+        sim[torch.arange(len(sim)), torch.arange(start, start + len(sim))] = -1
+        top, idx = sim.topk(k, dim=1)
+        rows.append(torch.arange(start, start + len(sim)).repeat_interleave(k))
+        cols.append(idx.flatten())
+        vals.append(top.clamp_min(0).flatten() ** 3)
+    r, c, v = torch.cat(rows), torch.cat(cols), torch.cat(vals)
+    w = torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n))
+    w = (w + w.t()).coalesce()
+    deg = torch.sparse.sum(w, dim=1).to_dense().clamp_min(1e-8)
+    dinv = deg.rsqrt()
+    seed = torch.zeros(n, n_out)
+    if multi_label:
+        seed[: len(xl)] = torch.from_numpy(y).float() * 2 - 1
+    else:
+        seed[torch.arange(len(xl)), torch.from_numpy(y)] = 1.0
+    f = seed.clone()
+    for _ in range(iters):
+        f = alpha * dinv[:, None] * torch.sparse.mm(w, dinv[:, None] * f) + (1 - alpha) * seed
+    scores = f[len(xl) :]
+    if multi_label:
+        return torch.sigmoid(scores * 8).numpy()
+    return torch.softmax(scores / scores.abs().max().clamp_min(1e-8) * 12, dim=1).numpy()
