@@ -44,20 +44,15 @@ def to_arrow(table: SampleTable, rows: np.ndarray | None = None) -> pa.Table:
     """The given rows (default: all alive rows) as an Arrow table with public column types."""
     if rows is None:
         rows = np.nonzero(table.alive)[0]
-    proposals = [table.proposals.get(r) for r in rows.tolist()] if table.proposals else []
-    proposed_labels = [p[0] if p else [] for p in proposals] or [[]] * len(rows)
-    proposed_scores = [p[1] if p else [] for p in proposals] or [[]] * len(rows)
-    boxes = (
-        [json.dumps(table.boxes[r]) if r in table.boxes else None for r in rows.tolist()]
-        if table.boxes
-        else [None] * len(rows)
-    )
+    proposed, proposed_rows = _sparse_rows(rows, table.proposals)
+    boxes, box_rows = _sparse_rows(rows, table.boxes)
+    box_json = pa.array([json.dumps(table.boxes[r]) for r in box_rows], pa.string())
     source_codes = table.source[rows].astype(np.int32) - 1
     width = table.width[rows]
     height = table.height[rows]
     return pa.table(
         {
-            "id": pa.array(table.ids[rows].tolist(), pa.string()),
+            "id": _ids(table, rows),
             "labels": labels_column(table, rows),
             "source": _codes_to_strings(source_codes, list(SOURCES[1:])),
             "labeled_by": _codes_to_strings(table.labeled_by[rows], table.users),
@@ -70,18 +65,50 @@ def to_arrow(table: SampleTable, rows: np.ndarray | None = None) -> pa.Table:
             "hard": pa.array(table.hard[rows]),
             "hardness": pa.array(table.hardness[rows], from_pandas=True),
             "group": _codes_to_strings(table.group[rows], table.groups),
-            "proposed_labels": pa.array(proposed_labels, LIST_STR),
-            "proposed_scores": pa.array(proposed_scores, LIST_F32),
+            "proposed_labels": _list_column(
+                proposed, [table.proposals[r][0] for r in proposed_rows], pa.string()
+            ),
+            "proposed_scores": _list_column(
+                proposed, [table.proposals[r][1] for r in proposed_rows], pa.float32()
+            ),
             "width": pa.array(width, mask=width < 0),
             "height": pa.array(height, mask=height < 0),
             "missing": pa.array(table.missing[rows]),
             "corrupt": pa.array(table.corrupt[rows]),
-            "boxes": pa.array(boxes, pa.string()),
+            "boxes": box_json.take(pa.array(boxes, mask=boxes < 0)),
             "size": pa.array(table.size[rows]),
             "mtime": pa.array(table.mtime[rows]),
             "label_mtime": pa.array(table.label_mtime[rows], from_pandas=True),
         }
     )
+
+
+def _ids(table: SampleTable, rows: np.ndarray) -> pa.Array:
+    if len(rows) > 10_000 and hasattr(table, "ids_arrow"):
+        return table.ids_arrow().take(pa.array(rows))  # cached: no Python strings to convert
+    return pa.array(table.ids[rows].tolist(), pa.string())
+
+
+def _sparse_rows(rows: np.ndarray, by_row: dict[int, Any]) -> tuple[np.ndarray, list[int]]:
+    """For a per-row dict holding few rows: each position's index into the returned list of
+    the rows of `rows` that have an entry (-1 where none), without a loop over `rows`."""
+    where = np.full(len(rows), -1, dtype=np.int64)
+    if not by_row:
+        return where, []
+    keys = np.fromiter(by_row, dtype=np.int64, count=len(by_row))
+    positions = np.nonzero(np.isin(rows, keys))[0]
+    where[positions] = np.arange(len(positions))
+    return where, rows[positions].tolist()
+
+
+def _list_column(where: np.ndarray, values: list[list[Any]], kind: pa.DataType) -> pa.Array:
+    """A list column: `values[where[i]]` at position i, an empty list where `where[i]` is -1."""
+    lengths = np.zeros(len(where), dtype=np.int32)
+    has = where >= 0
+    lengths[has] = [len(values[k]) for k in where[has].tolist()]
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)]).astype(np.int32)
+    flat = [v for k in where[has].tolist() for v in values[k]]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, kind))
 
 
 def state_meta(table: SampleTable) -> dict[str, Any]:
