@@ -82,10 +82,12 @@ def start_auto_label(
     device: str | None = None,
     seed: int = 0,
     image_size: int = 24,
+    input_size: int = 224,
     include_proposed: bool = True,
     queue: bool = True,
     progress: bool = True,
     train: Any = None,
+    min_unlabeled_for_semi: int = 500,
 ) -> Job:
     """Start (or queue) an active-learning job that proposes labels for unlabeled images.
 
@@ -100,10 +102,12 @@ def start_auto_label(
         for random weights, an ``nn.Module`` feature extractor, or ``"cnn"`` for the small CNN.
     device : ``"cuda"``, ``"mps"``, ``"cpu"``; default the best available.
     image_size : side in pixels of the images the small CNN learns from.
+    input_size : side in pixels of the images a backbone embeds (224 for ImageNet models).
     include_proposed : also re-propose for images whose proposals are not confirmed yet.
     queue : when False, raise ``PreconditionError`` if a job of this dataset is running.
     progress : show a tqdm progress bar.
     train : a ``jlabel.autolabel.cnn.TrainConfig`` (steps, batch...) for the small CNN.
+    min_unlabeled_for_semi : with fewer unlabeled images the small CNN skips semi-supervision.
     """
     from jlabel.autolabel import active, data
 
@@ -129,8 +133,10 @@ def start_auto_label(
         device=device,
         seed=seed,
         image_size=image_size,
+        input_size=input_size,
         include_proposed=include_proposed,
         train=train,
+        min_unlabeled_for_semi=min_unlabeled_for_semi,
     )
     job = Job("auto_label", params, lambda j: active.run(j, ds, **kw))
     return _submit(ds, job, queue=queue, progress=progress)

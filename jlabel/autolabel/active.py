@@ -154,6 +154,7 @@ def run(
     device: str | None = None,
     seed: int = 0,
     image_size: int = 24,
+    input_size: int = 224,
     include_proposed: bool = True,
     train: cnn.TrainConfig | None = None,
     min_unlabeled_for_semi: int = MIN_UNLABELED_FOR_SEMI,
@@ -167,7 +168,7 @@ def run(
     bb = None
     if not (isinstance(backbone, str) and backbone == "cnn"):
         try:
-            bb = features.load_backbone(backbone, weights)
+            bb = features.load_backbone(backbone, weights, size=input_size)
         except features.WeightsUnavailable as exc:
             notes.append(features.fallback_warning(exc))
     ids = samples.labeled_ids + samples.target_ids

@@ -82,7 +82,7 @@ def propagate(
         cols.append(idx.flatten())
         vals.append(top.clamp_min(0).flatten() ** 3)
     r, c, v = torch.cat(rows), torch.cat(cols), torch.cat(vals)
-    w = torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n))
+    w = torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n), check_invariants=True)
     w = (w + w.t()).coalesce()
     deg = torch.sparse.sum(w, dim=1).to_dense().clamp_min(1e-8)
     dinv = deg.rsqrt()

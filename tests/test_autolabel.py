@@ -1,0 +1,295 @@
+"""Auto-labeling jobs on a real Dataset: preconditions, queue, cancel, history, calibration,
+odd image modes, unreadable files, multi-label, embeddings cache, fallback."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import jlabel
+from jlabel.autolabel import calibrate, features
+from jlabel.autolabel.cnn import TrainConfig
+from jlabel.errors import JobError, PreconditionError
+
+TINY = TrainConfig(steps=40, fm_steps=10, width=8, batch=32)
+COLORS = {"red": (200, 40, 40), "blue": (40, 40, 200), "green": (40, 190, 40)}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run faster on one thread, and a shared CI box does not thrash."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _image(color: tuple[int, int, int], rng: np.random.Generator, size: int = 16) -> np.ndarray:
+    noise = rng.integers(-30, 30, (size, size, 3))
+    return np.clip(np.array(color)[None, None, :] + noise, 0, 255).astype(np.uint8)
+
+
+def make_colors(root: Path, per_class: int = 12, classes=("red", "blue", "green")) -> dict:
+    """PNGs of noisy solid colors: ``{id: class}`` (a separable set)."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for cls in classes:
+        for n in range(per_class):
+            sid = f"{cls}{n:02d}.png"
+            Image.fromarray(_image(COLORS[cls], rng)).save(root / sid)
+            truth[sid] = cls
+    return truth
+
+
+def labeled_colors(tmp_path: Path, per_class: int = 12, n_labeled: int = 5, **kw):
+    truth = make_colors(tmp_path / "colors", per_class, **kw)
+    ds = jlabel.open(tmp_path / "colors")
+    for cls in sorted(set(truth.values())):
+        ds.label([i for i, c in truth.items() if c == cls][:n_labeled], cls)
+    return ds, truth
+
+
+def run_cnn(ds, **kw):
+    kw = {"backbone": "cnn", "image_size": 16, "train": TINY, "progress": False, **kw}
+    return ds.auto_label(**kw)
+
+
+# -- preconditions ---------------------------------------------------------------------------
+def test_preconditions_need_two_labels_with_five_images(tmp_path):
+    truth = make_colors(tmp_path / "c", 8)
+    ds = jlabel.open(tmp_path / "c")
+    with pytest.raises(PreconditionError, match="at least 2 labels"):
+        run_cnn(ds)
+    ds.label([i for i in truth if i.startswith("red")][:5], "red")
+    ds.label([i for i in truth if i.startswith("blue")][:4], "blue")
+    with pytest.raises(PreconditionError, match="blue: 4"):
+        run_cnn(ds)
+    assert ds.jobs.current is None and ds.jobs.queued == [] and ds.job_history() == []
+
+
+def test_preconditions_need_an_unlabeled_image(tmp_path):
+    ds, _truth = labeled_colors(tmp_path, per_class=5, classes=("red", "blue"))
+    with pytest.raises(PreconditionError, match="unlabeled"):
+        run_cnn(ds)
+    with pytest.raises(PreconditionError, match="unlabeled"):
+        ds.pre_label(lambda images: [(["red"], [0.9])] * len(images), progress=False)
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    ds, _ = labeled_colors(tmp_path)
+    with pytest.raises(ValueError, match="mode"):
+        run_cnn(ds, mode="slow")
+    with pytest.raises(ValueError, match="target_precision"):
+        run_cnn(ds, target_precision=1.5)
+
+
+# -- jobs: queue, cancel, history ------------------------------------------------------------
+class Gate:
+    """A pre_label callable that blocks inside its first batch until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self, images):
+        self.calls += 1
+        self.entered.set()
+        assert self.release.wait(30)
+        return [(["red"], [0.99])] * len(images)
+
+
+def test_second_job_is_queued_then_runs(tmp_path):
+    ds, truth = labeled_colors(tmp_path)
+    gate = Gate()
+    first = ds.pre_label(gate, progress=False)
+    assert gate.entered.wait(30)
+    second = run_cnn(ds)
+    assert first.status == "running" and second.status == "queued"
+    assert ds.jobs.current is first and ds.jobs.queued == [second]
+    with pytest.raises(PreconditionError, match="still running"):
+        run_cnn(ds, queue=False)
+    gate.release.set()
+    second.wait(60)
+    assert first.status == "done" and second.status == "done"
+    assert second.started_at >= first.finished_at
+    assert ds.jobs.current is None
+    assert len(ds.query(tab="to_confirm")) == len(truth) - 15
+
+
+def test_cancel_running_and_queued_jobs(tmp_path):
+    ds, _ = labeled_colors(tmp_path)
+    gate = Gate()
+    running = ds.pre_label(gate, progress=False, input_size=16)
+    assert gate.entered.wait(30)
+    queued = run_cnn(ds)
+    queued.cancel()
+    running.cancel()
+    gate.release.set()
+    running.wait(30)
+    queued.wait(30)
+    assert running.status == "cancelled" and queued.status == "cancelled"
+    assert queued.started_at is None
+    assert len(ds.query(tab="to_confirm")) == 0  # nothing written by either
+    statuses = {r["id"]: r["status"] for r in ds.job_history()}
+    assert statuses == {running.id: "cancelled", queued.id: "cancelled"}
+
+
+def test_history_is_persisted_and_reloaded(tmp_path):
+    ds, _ = labeled_colors(tmp_path)
+    events = []
+    job = run_cnn(ds)
+    job.subscribe(lambda j: events.append(j.status))
+    job.wait(60)
+    assert "done" in events
+    failed = ds.pre_label(lambda images: 1 / 0, progress=False)
+    with pytest.raises(JobError, match="ZeroDivisionError"):
+        failed.wait(30)
+    again = jlabel.open(tmp_path / "colors")
+    history = again.job_history()
+    assert [r["id"] for r in history] == [failed.id, job.id]
+    assert history[0]["status"] == "failed" and "ZeroDivisionError" in history[0]["error"]
+    assert history[1]["status"] == "done"
+    assert history[1]["result"]["proposed"] == job.result["proposed"] == 21
+    assert history[1]["params"]["mode"] == "fast"
+
+
+# -- results -----------------------------------------------------------------------------------
+def test_calibrated_proposals_meet_the_target_on_a_separable_set(tmp_path):
+    ds, truth = labeled_colors(tmp_path, per_class=30, n_labeled=6)
+    job = run_cnn(ds, target_precision=0.95).wait(120)
+    r = job.result
+    assert r["estimated_precision"] >= 0.95 and r["held_out"] == 18
+    frame = ds.query(tab="to_confirm")
+    assert len(frame) == r["proposed"] == 72
+    accepted = frame[~frame["hard"].astype(bool)]
+    assert len(accepted) == r["accepted"] > 0
+    right = [
+        next(iter(p)) == truth[i]
+        for p, i in zip(accepted["proposed_labels"], accepted["id"], strict=True)
+    ]
+    assert np.mean(right) >= 0.95
+    hard = frame[frame["hard"].astype(bool)]
+    assert all(next(iter(s)) < r["threshold"] for s in hard["proposed_scores"])
+    assert frame["hardness"].between(0, 1).all()
+
+
+def test_fit_threshold_is_smoothed_and_honest():
+    conf = np.linspace(1.0, 0.5, 10)
+    th = calibrate.fit_threshold(conf, np.ones(10, bool), 0.95)
+    assert th.value > 1 and th.held_out_above == 0  # 11/12 < 0.95: cannot certify
+    conf = np.linspace(1.0, 0.5, 40)
+    right = np.ones(40, bool)
+    right[30:] = False
+    th = calibrate.fit_threshold(conf, right, 0.95)
+    assert th.held_out_above == 30 and th.value == pytest.approx(conf[29])
+    assert th.estimated_precision == pytest.approx(31 / 32)
+
+
+def test_odd_image_modes_are_converted(tmp_path):
+    ds, _truth = labeled_colors(tmp_path)
+    root = tmp_path / "colors"
+    rgb = Image.fromarray(_image(COLORS["red"], np.random.default_rng(5)))
+    rgb.convert("RGBA").save(root / "x-rgba.png")
+    rgb.convert("L").save(root / "x-gray.png")
+    rgb.convert("P").save(root / "x-palette.png")
+    rgb.convert("CMYK").save(root / "x-cmyk.jpg")
+    Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257).save(root / "x-16bit.png")
+    ds.sync()
+    job = run_cnn(ds).wait(60)
+    assert job.result["skipped"] == {}
+    proposed = set(ds.query(tab="to_confirm")["id"])
+    assert {"x-rgba.png", "x-gray.png", "x-palette.png", "x-cmyk.jpg", "x-16bit.png"} <= proposed
+
+
+def test_unreadable_image_is_skipped_and_reported(tmp_path):
+    ds, truth = labeled_colors(tmp_path)
+    (tmp_path / "colors" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    ds.sync()
+    job = run_cnn(ds).wait(60)
+    assert job.status == "done"
+    assert list(job.result["skipped"]) == ["broken.png"]
+    assert "broken.png" not in set(ds.query(tab="to_confirm")["id"])
+    assert job.result["proposed"] == len(truth) - 15
+
+
+class MeanHalves(nn.Module):
+    """A fixed 'backbone': mean color of the left and right halves (6 features)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = x.shape[-1] // 2
+        return torch.cat([x[..., :w].mean((2, 3)), x[..., w:].mean((2, 3))], dim=1)
+
+
+def test_multi_label_gives_independent_decisions(tmp_path):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "multi"
+    root.mkdir()
+    kinds = {"r": ("red", "red"), "b": ("blue", "blue"), "rb": ("red", "blue")}
+    for kind, (left, right) in kinds.items():
+        for n in range(14):
+            img = np.concatenate(
+                [_image(COLORS[left], rng)[:, :8], _image(COLORS[right], rng)[:, :8]], axis=1
+            )
+            Image.fromarray(img).save(root / f"{kind}{n:02d}.png")
+    ds = jlabel.open(root)
+    ds.label([f"r{n:02d}.png" for n in range(6)], "red")
+    ds.label([f"b{n:02d}.png" for n in range(6)], "blue")
+    ds.label([f"rb{n:02d}.png" for n in range(6)], "red", "blue")
+    job = ds.auto_label(backbone=MeanHalves(), input_size=16, progress=False).wait(60)
+    assert job.result["multi_label"] is True
+    frame = ds.query(tab="to_confirm")
+    proposals = {i: sorted(p) for i, p in zip(frame["id"], frame["proposed_labels"], strict=True)}
+    assert proposals["rb10.png"] == ["blue", "red"]
+    assert proposals["r10.png"] == ["red"] and proposals["b10.png"] == ["blue"]
+
+
+def test_embeddings_are_cached_per_file_version(tmp_path, monkeypatch):
+    ds, _ = labeled_colors(tmp_path)
+    calls = []
+    real = features.embed_arrays
+    monkeypatch.setattr(
+        features,
+        "embed_arrays",
+        lambda bb, images, *a, **k: calls.append(len(images)) or real(bb, images, *a, **k),
+    )
+    kw = {"backbone": "resnet18", "weights": None, "input_size": 32, "progress": False}
+    first = ds.auto_label(**kw).wait(120)
+    assert first.result["computed"] == 36 and calls == [36]
+    second = ds.auto_label(mode="precise", **kw).wait(120)
+    assert second.result["computed"] == 0 and calls == [36]
+    assert second.result["backbone"] == "resnet18:random" and second.result["pretrained"] is False
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "colors" / "red11.png")  # file changes
+    ds.sync()
+    third = ds.auto_label(**kw).wait(120)
+    assert third.result["computed"] == 1 and calls == [36, 1]
+
+
+def test_missing_weights_fall_back_to_the_small_cnn(tmp_path, monkeypatch):
+    ds, _ = labeled_colors(tmp_path)
+
+    def offline(*a, **k):
+        raise features.WeightsUnavailable("Pretrained weights for resnet18 could not be loaded")
+
+    monkeypatch.setattr(features, "load_backbone", offline)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = ds.auto_label(image_size=16, train=TINY, progress=False).wait(60)
+    assert any("Falling back to a small CNN" in str(w.message) for w in caught)
+    assert job.result["backbone"] == "cnn:16px" and job.result["notes"]
+
+
+def test_precise_skips_semi_supervision_on_few_unlabeled(tmp_path):
+    ds, _ = labeled_colors(tmp_path)
+    job = run_cnn(ds, mode="precise").wait(60)
+    assert job.result["learner"] == "cnn" and "skipped" in job.result["notes"][0]
+    job = run_cnn(ds, mode="precise", min_unlabeled_for_semi=10).wait(120)
+    assert set(job.result["candidates"]) == {"cnn", "cnn+fixmatch", "ensemble"}
