@@ -3,7 +3,14 @@
 import { openDialog } from "./dialogs.js";
 import { h, replaceChildren } from "./dom.js";
 
-export const BACKBONES = ["resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0"];
+/** [value, text]: torchvision backbones (pretrained when their weights can be had), or a small CNN. */
+export const BACKBONES = [
+  ["resnet18", "resnet18 (pretrained if available)"],
+  ["resnet50", "resnet50 (pretrained if available)"],
+  ["mobilenet_v3_small", "mobilenet_v3_small (pretrained if available)"],
+  ["efficientnet_b0", "efficientnet_b0 (pretrained if available)"],
+  ["cnn", "small CNN trained on your images (no download)"],
+];
 
 /**
  * Check the form's values; returns the request or throws with what to fix.
@@ -25,7 +32,9 @@ export function jobSummary(job) {
   const parts = [`${job.params?.mode ?? job.kind ?? "job"}`, job.status];
   if (r.proposed !== undefined) parts.push(`${r.proposed} proposed`);
   if (r.hard !== undefined) parts.push(`${r.hard} hard`);
-  if (r.skipped) parts.push(`${r.skipped} skipped`);
+  const skipped = typeof r.skipped === "number" ? r.skipped : Object.keys(r.skipped || {}).length;
+  if (skipped) parts.push(`${skipped} skipped`);
+  if (typeof r.accepted === "number") parts.push(`${r.accepted} above threshold`);
   if (typeof r.estimated_precision === "number") parts.push(`est. precision ${(r.estimated_precision * 100).toFixed(1)}%`);
   if (typeof r.seconds === "number") parts.push(`${r.seconds.toFixed(1)} s`);
   if (job.error) parts.push(String(job.error));
@@ -61,7 +70,7 @@ export function openAutoLabel(ctx) {
     h("option", { value: "precise", text: "precise — also learns from unlabeled images (minutes)" })));
   const target = /** @type {HTMLInputElement} */ (h("input", { class: "jl-input", type: "number", min: "0.5", max: "0.999", step: "0.01", value: "0.95", attrs: { "aria-label": "target precision" } }));
   const backbone = /** @type {HTMLSelectElement} */ (h("select", { class: "jl-select", attrs: { "aria-label": "backbone" } },
-    BACKBONES.map((b) => h("option", { value: b, text: b }))));
+    BACKBONES.map(([value, text]) => h("option", { value, text }))));
   const history = ctx.get("job_history") || [];
   const body = [
     h("p", { class: "jl-muted", text: "Trains on your labeled images and proposes labels for the unlabeled ones. Proposals go to the To Be Confirmed tab; uncertain ones are marked as hard examples." }),

@@ -10,7 +10,7 @@ import { createTypeahead } from "./typeahead.js";
  */
 export function precisionText(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "Estimated precision: not known (proposals did not come from a calibrated job)";
-  return `Estimated precision of these proposals: ${(value * 100).toFixed(1)}%`;
+  return `Estimated precision of the proposals not marked hard: ${(value * 100).toFixed(1)}%`;
 }
 
 /**

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 import jlabel
+from jlabel.errors import JobError
 from jlabel.widget import Labeler
 
 
@@ -308,6 +311,28 @@ def test_job_progress_is_mirrored_into_the_job_trait(w):
 
 def test_auto_label_preconditions_come_back_as_errors(w):
     reply, _ = req(w, "auto_label", mode="fast", target_precision=0.95)
-    assert "error" in reply
-    reply, _ = req(w, "cancel_job")
-    assert "error" in reply
+    assert reply["type"] == "PreconditionError"
+    assert "label" in reply["error"]
+    assert req(w, "auto_label", mode="slow")[0]["error"].startswith("mode must be")
+    assert "no auto-labeling job is running" in req(w, "cancel_job")[0]["error"]
+
+
+def test_auto_label_starts_a_job_the_widget_follows_and_cancels(ds, w):
+    for k, name in enumerate(("cat", "dog")):
+        ds.label([f"img{i}.png" for i in range(k * 4, k * 4 + 4)], name)
+    ds.label(["img8.png"], "cat")
+    ds.label(["img9.png"], "dog")
+    ds.add_images([("extra.png", (Path(ds.root) / "img0.png").read_bytes())])
+    reply, _ = req(w, "auto_label", mode="fast", target_precision=0.9, backbone="cnn")
+    assert reply["ok"] is True and reply["job"]["kind"] == "auto_label"
+    job = w.current_job
+    assert job is not None and w.job["id"] == job.id
+    assert req(w, "cancel_job")[0] == {"ok": True}
+    with contextlib.suppress(JobError):
+        job.wait(timeout=120)
+    assert job.status in ("cancelled", "done")  # it may have finished before the cancel
+    deadline = time.monotonic() + 30
+    while w.job.get("status") != job.status:  # the last update comes from the job thread
+        assert time.monotonic() < deadline, w.job
+        time.sleep(0.05)
+    assert any(item["id"] == job.id for item in w.job_history)

@@ -260,8 +260,10 @@ def auto_label(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
 
 @_handler
 def cancel_job(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
-    """Cancel the running job."""
-    job = w.dataset.jobs.current
+    """Cancel the job the widget follows (running or queued), else the dataset's running one."""
+    job = w.current_job
+    if job is None or job.status not in ("queued", "running"):
+        job = w.dataset.jobs.current
     if job is None:
         raise ValueError("no auto-labeling job is running")
     job.cancel()

@@ -75,6 +75,8 @@ class Labeler(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._thumbs: Any = None
         self._job_unsub: Any = None
+        self.current_job: Any = None
+        """The job the `job` trait follows (a `jlabel.Job`), or None."""
         self._job_sent = 0.0
         super().__init__(tab=tab, page_size=page_size)
         self.limits = _upload_limits(dataset)
@@ -166,6 +168,7 @@ class Labeler(anywidget.AnyWidget):
         """Mirror a job's progress into the `job` trait until it finishes."""
         if self._job_unsub is not None:
             self._job_unsub()
+        self.current_job = job
         self.job = _view.job_dict(job)
         self._job_unsub = job.subscribe(self._on_job)
 

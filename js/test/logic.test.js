@@ -79,8 +79,10 @@ describe("panel helpers", () => {
     expect(() => autoLabelRequest({ mode: "fast", target_precision: "1.5", backbone: "x" })).toThrow(/between 0.5/);
   });
   it("summarises a job and the estimated precision", () => {
-    expect(jobSummary({ kind: "auto_label", params: { mode: "fast" }, status: "done", result: { proposed: 12, hard: 3, estimated_precision: 0.953 } }))
+    expect(jobSummary({ kind: "auto_label", params: { mode: "fast" }, status: "done", result: { proposed: 12, hard: 3, skipped: {}, estimated_precision: 0.953 } }))
       .toBe("fast · done · 12 proposed · 3 hard · est. precision 95.3%");
+    expect(jobSummary({ kind: "auto_label", status: "done", result: { skipped: { "a.png": "corrupt" }, accepted: 9 } }))
+      .toBe("auto_label · done · 1 skipped · 9 above threshold");
     expect(precisionText(0.9612)).toMatch(/96\.1%/);
     expect(precisionText(null)).toMatch(/not known/);
   });
