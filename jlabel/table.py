@@ -21,6 +21,7 @@ SOURCES = (None, "imported", "manual", "auto")
 _SOURCE_CODE = {name: code for code, name in enumerate(SOURCES)}
 NAT = np.datetime64("NaT", "ns")
 UNDO_DEPTH = 50
+_FILE_FIELDS = frozenset({"id", "size", "mtime", "created_at"})
 # Operations that go on the undo stack; everything else (sync, image info, version loads done by
 # ``use_version`` which has its own undo) is not undoable.
 UNDOABLE = frozenset(
@@ -124,7 +125,8 @@ class SampleTable:
         return other
 
     def rebuild_index(self) -> None:
-        self.row_of = {sid: i for i, sid in enumerate(self.ids) if self.alive[i]}
+        rows = np.nonzero(self.alive)[0]
+        self.row_of = dict(zip(self.ids[rows].tolist(), rows.tolist(), strict=True))
         self._order = self._ids_arrow = None
 
     def ids_arrow(self) -> pa.Array:
@@ -396,6 +398,17 @@ class SampleTable:
         if not recs:
             return
         start = self._grow(len(recs))
+        if all(rec.keys() <= _FILE_FIELDS for rec in recs):  # from sync: vectorised (100k: ms)
+            end = start + len(recs)
+            self.ids[start:end] = [rec["id"] for rec in recs]
+            self.alive[start:end] = True
+            self.size[start:end] = [rec.get("size", 0) for rec in recs]
+            self.mtime[start:end] = [rec.get("mtime", 0.0) for rec in recs]
+            created = np.asarray([_nan(rec.get("created_at")) for rec in recs]) * 1e9
+            ns = np.round(np.nan_to_num(created)).astype(np.int64).view("datetime64[ns]")
+            self.created_at[start:end] = np.where(np.isnan(created), NAT, ns)
+            self.row_of.update(zip(self.ids[start:end].tolist(), range(start, end), strict=True))
+            return
         for i, rec in enumerate(recs):
             self._write_record(start + i, rec)
 
