@@ -229,3 +229,22 @@ def test_a_failed_append_never_glues_the_next_record_onto_a_torn_line(
     store.append({"op": "add_labels", "names": ["c"]})
     ops = [r.op["names"] for r in Store(store.fs, store.root, store.url).read_journal({})]
     assert ops == [["a"], ["c"]]  # "c" went to a fresh journal file, intact
+
+
+def test_compaction_cleanup_removes_stale_temp_files_only(store: Store) -> None:
+    store.write_snapshot(1, b"x")
+    stale = Path(store.path("snapshots", ".tmp-old"))
+    fresh = Path(store.path("snapshots", ".tmp-new"))
+    stale.write_bytes(b"killed mid-write")
+    fresh.write_bytes(b"being written now")
+    os.utime(stale, (1e9, 1e9))
+    store.delete_snapshots_before(1)
+    assert not stale.exists() and fresh.exists()
+    assert store.snapshot_gens() == [1]
+
+
+def test_read_latest_snapshot(store: Store) -> None:
+    assert store.read_latest_snapshot() is None
+    store.write_snapshot(1, b"one")
+    store.write_snapshot(2, b"two")
+    assert store.read_latest_snapshot() == (2, b"two")

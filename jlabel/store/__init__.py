@@ -139,9 +139,25 @@ class Store:
         return self.create_exclusive(f"snapshots/{gen:08d}.parquet", data)
 
     def delete_snapshots_before(self, gen: int, keep: int = 1) -> None:
+        """Delete all but `keep` snapshots older than `gen` (a reader may still be reading
+        the previous one), and temp files that killed writers left behind."""
         old = [g for g in self.snapshot_gens() if g < gen][:-keep] if keep else []
         for g in old:
             self.delete(f"snapshots/{g:08d}.parquet")
+        self.delete_stale_temps("snapshots")
+
+    def delete_stale_temps(self, rel: str, max_age: float = 3600.0) -> None:
+        """Remove local ``.tmp-*`` files under `rel` older than `max_age` seconds (their writer
+        was killed; a live one finishes within seconds)."""
+        if not self.local:
+            return  # object stores have no temp files: each object appears whole
+        directory = self.path(*rel.split("/"))
+        with suppress(OSError), os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(".tmp-"):
+                    with suppress(OSError):
+                        if time.time() - entry.stat().st_mtime > max_age:
+                            os.unlink(entry.path)
 
     # ------------------------------------------------------------------ small files
     def create_exclusive(self, rel: str, data: bytes) -> bool:
