@@ -131,6 +131,7 @@ export function createApp({ model, el, invoke }) {
       focus = Math.min(focus, (model.get("rows") || []).length - 1);
     }
     if (changed.has("tab") || changed.has("page")) focus = -1;
+    if (changed.has("tab")) anchor = null;
     header.update(changed);
     filters.update(changed);
     pagebar.update(changed);

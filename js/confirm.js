@@ -9,7 +9,7 @@ import { createTypeahead } from "./typeahead.js";
  * @param {number|null|undefined} value
  */
 export function precisionText(value) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "Estimated precision: not known (proposals did not come from a calibrated job)";
+  if (value === null || value === undefined || Number.isNaN(value)) return "Estimated precision: not known (no calibrated auto-labeling job yet)";
   return `Estimated precision of the proposals not marked hard: ${(value * 100).toFixed(1)}%`;
 }
 

@@ -143,8 +143,10 @@ def test_tabs_filters_and_pages(ds, w):
     ds.label(["img0.png", "img1.png"], "cat")
     ds.label(["img2.png"], "dog")
     ds.set_hard(["img1.png"], True)
+    w.selection = ["img5.png"]
     w.tab = "labeled"
     assert w.total == 3 and w.page == 0
+    assert w.selection == []  # a new tab starts with nothing selected
     w.filters = {**w.filters, "labels": ["cat"]}
     assert [r["id"] for r in w.rows] == ["img0.png", "img1.png"]
     assert w.counts == {"all": 2, "unlabeled": 0, "labeled": 2, "to_confirm": 0}

@@ -134,6 +134,8 @@ class Labeler(anywidget.AnyWidget):
     @t.observe("tab", "filters", "page", "page_size")
     def _on_view_change(self, change: dict[str, Any]) -> None:
         name = change["name"]
+        if name == "tab":
+            self.selection = []  # a selection belongs to what the tab showed
         if name in ("tab", "filters", "page_size") and self.page != 0:
             self.page = 0  # observer runs again for the page change
             if name != "filters":
