@@ -20,7 +20,13 @@ from typing import Any
 from fsspec.implementations.local import LocalFileSystem
 
 from jlabel.errors import StorageError
-from jlabel.store.journal import LocalJournal, ObjectJournal, Record, _fsync_dir
+from jlabel.store.journal import (
+    LocalJournal,
+    ObjectJournal,
+    Record,
+    _fsync_dir,
+    makedirs_durable,
+)
 
 STORE_DIR = ".jlabel"
 
@@ -165,7 +171,7 @@ class Store:
         with self.errors(f"write {rel}"):
             if self.local:
                 directory = os.path.dirname(path)
-                os.makedirs(directory, exist_ok=True)
+                makedirs_durable(directory)
                 tmp = self._write_local_tmp(directory, data)
                 try:
                     os.link(tmp, path)
@@ -189,7 +195,7 @@ class Store:
         with self.errors(f"write {rel}"):
             if self.local:
                 directory = os.path.dirname(path)
-                os.makedirs(directory, exist_ok=True)
+                makedirs_durable(directory)
                 tmp = self._write_local_tmp(directory, data)
                 os.replace(tmp, path)
                 _fsync_dir(directory)

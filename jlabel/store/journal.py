@@ -83,7 +83,7 @@ class LocalJournal:
     def append(self, record: Record) -> None:
         if self._writer != record.writer:
             self.close()
-            os.makedirs(self.dir, exist_ok=True)
+            makedirs_durable(self.dir)
             fd = os.open(self._path(record.writer), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -209,6 +209,19 @@ class ObjectJournal:
         doomed = [p for w, s, p in self._listing() if s <= watermarks.get(w, -1)]
         if doomed:
             self.fs.rm(doomed)
+
+
+def makedirs_durable(path: str) -> None:
+    """`os.makedirs`, then fsync the parent of each folder it created (so that a power cut
+    cannot drop the new folder's entry, and with it the fsynced files inside)."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
+        _fsync_dir(os.path.dirname(folder) or ".")
 
 
 def _fsync_dir(path: str) -> None:
