@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     report("samples", len(ds), "")
     start = time.perf_counter()
     w = Labeler(ds, page_size=PAGE)
+    w.prefetch = False  # cold pages must really be cold (prefetching is measured below)
     report("create widget (first view state)", (time.perf_counter() - start) * 1000, "ms")
 
     def thumbs(ids: list[str]):
@@ -189,6 +190,22 @@ def main(argv: list[str] | None = None) -> None:
         "ms",
     )
     report("bytes per page (JPEG buffers + JSON)", statistics.median(sizes) / 1024, "KiB")
+
+    w.prefetch = True
+    prefetched = []
+    for k in range(3):
+        w.page = 150 + k * 40
+        thumbs([r["id"] for r in w.rows])
+        w._prefetcher.join()
+        w.page += 1
+        t0 = time.perf_counter()
+        thumbs([r["id"] for r in w.rows])
+        prefetched.append(time.perf_counter() - t0)
+        w._prefetcher.join()
+    report(
+        "next page after background prefetch (median)", statistics.median(prefetched) * 1000, "ms"
+    )
+    w.prefetch = False
 
     turns = []
     for k in range(10):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 import jlabel
 from jlabel.errors import JobError
-from jlabel.widget import Labeler
+from jlabel.widget import Labeler, _thumbs
 
 
 def req(w: Labeler, op: str, buffers: list | None = None, **msg):
@@ -172,6 +173,23 @@ def test_paging_through_a_tab(ds):
     assert len(widget.rows) == 16 and widget.rows[-1]["id"] == "img9.png"
     widget.tab = "unlabeled"
     assert widget.page == 0  # a new tab starts on its first page
+    widget.close()
+
+
+def test_serving_a_page_prefetches_the_next_one(ds):
+    widget = Labeler(ds, page_size=24)
+    buf = io.BytesIO()
+    Image.new("RGB", (6, 6), "green").save(buf, format="PNG")
+    ds.add_images([(f"more{i:02d}.png", buf.getvalue()) for i in range(20)])
+    first = [r["id"] for r in widget.rows]
+    req(widget, "thumbnails", ids=first, size=64)
+    widget._prefetcher.join(timeout=60)
+    nxt = ds.query_ids()[24:]
+    assert len(nxt) == 6
+    cache = widget._thumbs
+    assert all(os.path.exists(cache.path_for(ds.key, i, ds.file_version(i), 64)) for i in nxt)
+    widget.page = 1
+    assert _thumbs.prefetch_next(widget, 64) is None  # no page after the last
     widget.close()
 
 

@@ -77,6 +77,8 @@ class Labeler(anywidget.AnyWidget):
         self._job_unsub: Any = None
         self.current_job: Any = None
         """The job the `job` trait follows (a `jlabel.Job`), or None."""
+        self.prefetch = True
+        """Decode the next page's thumbnails in the background after serving a page."""
         self._job_sent = 0.0
         super().__init__(tab=tab, page_size=page_size)
         self.limits = _upload_limits(dataset)

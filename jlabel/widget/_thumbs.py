@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 from functools import partial
 from typing import Any
 
@@ -52,7 +54,33 @@ def page(w: Any, ids: list[str], size: int) -> tuple[dict[str, Any], list[bytes]
         if not getattr(thumb, "missing", False):
             decoded.append((sample_id, thumb))
     _record_info(ds, decoded)
+    if getattr(w, "prefetch", False):
+        prefetch_next(w, size)
     return {"items": items, "size": size}, buffers
+
+
+def prefetch_next(w: Any, size: int) -> threading.Thread | None:
+    """Decode the next page's thumbnails into the cache in the background (one at a time), so
+    turning the page finds them warm. Returns the thread, or None when there is nothing to do."""
+    running = getattr(w, "_prefetcher", None)
+    if running is not None and running.is_alive():
+        return None
+    start = (w.page + 1) * w.page_size
+    if start >= w.total:
+        return None
+    ds, cache, tab = w.dataset, _cache(w), w.tab
+    filters = _view.query_filters(w.filters)
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # a prefetch is only an optimisation
+            ids = ds.query_ids(tab=tab, **filters)[start : start + w.page_size]
+            items = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
+            cache.get_many(items, size)
+
+    thread = threading.Thread(target=work, name="jlabel-prefetch", daemon=True)
+    w._prefetcher = thread
+    thread.start()
+    return thread
 
 
 def _record_info(ds: Any, decoded: list[tuple[str, Any]]) -> None:
