@@ -194,14 +194,15 @@ def main(argv: list[str] | None = None) -> None:
     w.prefetch = True
     prefetched = []
     for k in range(3):
-        w.page = 150 + k * 40
+        w.page = (n // PAGE) // 3 + k * 7
         thumbs([r["id"] for r in w.rows])
         w._prefetcher.join()
         w.page += 1
         t0 = time.perf_counter()
         thumbs([r["id"] for r in w.rows])
         prefetched.append(time.perf_counter() - t0)
-        w._prefetcher.join()
+        if w._prefetcher is not None:
+            w._prefetcher.join()
     report(
         "next page after background prefetch (median)", statistics.median(prefetched) * 1000, "ms"
     )

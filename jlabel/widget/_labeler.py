@@ -77,6 +77,7 @@ class Labeler(anywidget.AnyWidget):
         self._job_unsub: Any = None
         self.current_job: Any = None
         """The job the `job` trait follows (a `jlabel.Job`), or None."""
+        self._prefetcher: threading.Thread | None = None
         self.prefetch = True
         """Decode the next page's thumbnails in the background after serving a page."""
         self._job_sent = 0.0
