@@ -286,3 +286,39 @@ def test_unreachable_endpoint_is_a_clear_error() -> None:
     }
     with pytest.raises((StorageError, NotFound), match="reachable"):
         jlabel.open(URL, storage_options=options)
+
+
+@pytest.mark.slow
+def test_two_kernels_in_threads_with_frequent_compaction_on_s3(
+    s3, bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import jlabel.dataset
+
+    monkeypatch.setattr(jlabel.dataset, "COMPACT_EVERY", 5)
+    kernels = [_open(s3, user=u) for u in ("ann", "bob")]
+    ids = sorted(kernels[0].query_ids())
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(20):
+                kernels[k].label(ids[(i + k) % len(ids)], f"k{k}-{i}")
+                if i % 4 == 3:
+                    kernels[k].refresh()  # reads journals that the other one is deleting
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for ds in kernels:
+        ds.refresh()
+    for labels in (*map(_labels, kernels), _labels(_open(s3, sync=False))):
+        for k in (0, 1):
+            for i in range(20):
+                assert f"k{k}-{i}" in labels[ids[(i + k) % len(ids)]], (k, i)
