@@ -47,6 +47,7 @@ $(VENV)/.stamp-project: $(VENV)/.stamp-torch pyproject.toml constraints.txt
 	touch $@
 
 node_modules/.stamp-npm: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "ERROR: npm not found: install Node.js 20+ and npm." >&2; exit 1; }
 	npm ci --no-audit --no-fund
 	touch $@
 
