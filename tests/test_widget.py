@@ -351,8 +351,12 @@ def test_auto_label_starts_a_job_the_widget_follows_and_cancels(ds, w):
     with contextlib.suppress(JobError):
         job.wait(timeout=120)
     assert job.status in ("cancelled", "done")  # it may have finished before the cancel
+
+    def mirrored() -> bool:  # the last update comes from the job thread
+        in_history = any(item["id"] == job.id for item in w.job_history)
+        return w.job.get("status") == job.status and in_history
+
     deadline = time.monotonic() + 30
-    while w.job.get("status") != job.status:  # the last update comes from the job thread
-        assert time.monotonic() < deadline, w.job
+    while not mirrored():
+        assert time.monotonic() < deadline, (w.job, w.job_history)
         time.sleep(0.05)
-    assert any(item["id"] == job.id for item in w.job_history)

@@ -186,6 +186,8 @@ class Labeler(anywidget.AnyWidget):
         self.job = _view.job_dict(job)
         if finished:
             history = _view.job_history(self._ds)
+            if not any(item.get("id") == job.id for item in history):
+                history = [self.job, *history]  # its record may not be written yet
             self.job_history = history
             self.estimated_precision = _view.estimated_precision(history)
             if job.status == "failed":
