@@ -9,7 +9,8 @@ For each data set and mode (fast, precise): the share of unlabeled images auto-a
 not marked hard) at the calibrated threshold, the precision of those against the truth, top-1 on
 all unlabeled, the job's estimated precision, wall time and device.
 
-Usage: ``python -m bench.autolabel [digits|textures ...] [--modes fast,precise] [--seed N]``.
+Usage: ``python -m bench.autolabel [digits|textures ...] [--modes fast,precise] [--seed N]
+[--threads N]``.
 """
 
 from __future__ import annotations
@@ -107,7 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("datasets", nargs="*", default=["digits", "textures"])
     parser.add_argument("--modes", default="fast,precise")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
     args = parser.parse_args(argv or [])
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",

@@ -292,4 +292,4 @@ def test_precise_skips_semi_supervision_on_few_unlabeled(tmp_path):
     job = run_cnn(ds, mode="precise").wait(60)
     assert job.result["learner"] == "cnn" and "skipped" in job.result["notes"][0]
     job = run_cnn(ds, mode="precise", min_unlabeled_for_semi=10).wait(120)
-    assert set(job.result["candidates"]) == {"cnn", "cnn+fixmatch", "ensemble"}
+    assert set(job.result["candidates"]) == {"cnn", "cnn+fixmatch"}

@@ -177,6 +177,7 @@ def start_pre_label(
 
     if isinstance(model, str) and not model.strip():
         raise PreconditionError("model is empty: pass a module, a file path, a name or a callable")
+    prelabel.check_model(model, classes, weights)
     data.target_ids(ds, include_proposed)
     params = {
         "model": model if isinstance(model, str) else type(model).__name__,

@@ -96,14 +96,7 @@ def _cnn_candidates(
             oof["cnn+fixmatch"][held] = cnn.predict(model, held_t, multi_label)
             tgt["cnn+fixmatch"] += cnn.predict(model, xt, multi_label) / n_folds
         job.check()
-    out = [Candidate(n, oof[n], tgt[n]) for n in names]
-    if semi:
-        out.append(
-            Candidate(
-                "ensemble", (oof[names[0]] + oof[names[1]]) / 2, (tgt[names[0]] + tgt[names[1]]) / 2
-            )
-        )
-    return out
+    return [Candidate(n, oof[n], tgt[n]) for n in names]
 
 
 def _feature_candidates(

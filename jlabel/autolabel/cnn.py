@@ -55,12 +55,13 @@ class TrainConfig:
     batch: int = 64
     lr: float = 3e-3
     weight_decay: float = 5e-4
-    width: int = 24
+    width: int = 16
     flip: bool = False
     # FixMatch
-    fm_steps: int = 300
-    mu: int = 3
-    tau: float = 0.95
+    fm_steps: int = 200
+    fm_lr: float = 3e-3
+    mu: int = 2
+    tau: float = 0.85
     lambda_u: float = 1.0
 
 
@@ -192,7 +193,7 @@ def train_fixmatch(
     """Continue training ``model`` FixMatch-style: confident weak-view predictions on unlabeled
     ``xu`` become targets for their strong views (per label for multi-label)."""
     torch.manual_seed(seed + 1)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr / 3, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.fm_lr, weight_decay=cfg.weight_decay)
     sched = _schedule(opt, cfg.fm_steps)
     gen = torch.Generator().manual_seed(seed + 1)
     b = min(cfg.batch, max(len(x), 8))

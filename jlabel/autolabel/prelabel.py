@@ -34,6 +34,22 @@ def _module_predictor(
     return predict
 
 
+def check_model(model: Any, classes: Sequence[str] | None, weights: str | None) -> None:
+    """Refuse, before queueing, a model that cannot work (``PreconditionError``)."""
+    is_file = isinstance(model, (str, os.PathLike)) and os.path.isfile(model)
+    if classes is None and (isinstance(model, nn.Module) or is_file):
+        raise PreconditionError(
+            "A torch.nn.Module or TorchScript model needs classes=[...] (its output order)."
+        )
+    if isinstance(model, str) and not is_file and classes is None and weights is None:
+        raise PreconditionError(f"Pass classes=[...] or weights= for torchvision model {model!r}.")
+    if not (isinstance(model, (str, os.PathLike, nn.Module)) or callable(model)):
+        raise PreconditionError(
+            "model must be a torch.nn.Module (with classes=), a TorchScript file path, a "
+            f"torchvision model name, or a callable; got {type(model).__name__}."
+        )
+
+
 def resolve(
     model: Any,
     classes: Sequence[str] | None,
@@ -105,11 +121,16 @@ def _rows(
     return rows
 
 
-def _map(row: tuple[list[str], list[float], float], mapping: dict[str, str] | None, keep: set):
+def _map(
+    row: tuple[list[str], list[float], float], mapping: dict[str, str] | None, keep: set | None
+) -> tuple[list[str], list[float], float]:
     labels, scores, conf = row
     out_l, out_s = [], []
     for name, score in zip(labels, scores, strict=True):
-        target = mapping.get(name) if mapping is not None else (name if name in keep else None)
+        if mapping is not None:
+            target = mapping.get(name)
+        else:
+            target = name if keep is None or name in keep else None
         if target is not None and target not in out_l:
             out_l.append(target)
             out_s.append(score)
@@ -143,9 +164,8 @@ def run(
         input_size=input_size,
         multi_label=multi_label,
     )
-    keep = set(ds.labels) if mapping is None else set(mapping.values())
-    if mapping is None and not keep and classes:
-        keep = set(classes)  # a dataset without labels yet takes the model's classes
+    # mapping None: keep the model classes that are dataset labels (all, on a label-less dataset)
+    keep = set(mapping.values()) if mapping is not None else (set(ds.labels) or None)
     targets = data.target_ids(ds, include_proposed)
     labeled = ds.query(tab="labeled") if calibrate_on_labels else None
     lab_ids = [str(i) for i in labeled["id"]] if labeled is not None else []
@@ -169,7 +189,12 @@ def run(
             for i, row in zip(chunk, _rows(predict(images), classes, multi_label), strict=True):
                 results[i] = _map(row, mapping, keep)
         job.report(0.95 * min(1.0, (start_i + batch) / len(ids)), "predicting")
-    held = [(results[i][2], set(results[i][0]) == truth[i]) for i in lab_ids if i in results]
+    # precision of what would be proposed: labeled images the model maps onto a dataset label
+    held = [
+        (results[i][2], set(results[i][0]) == truth[i])
+        for i in lab_ids
+        if i in results and results[i][0]
+    ]
     if len(held) >= 10:
         conf, right = np.array([h[0] for h in held]), np.array([h[1] for h in held])
         th = calibrate.fit_threshold(conf, right, target_precision)
