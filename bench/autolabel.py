@@ -7,7 +7,8 @@ Data that ships in packages, written as PNG files and opened as a real dataset:
 
 For each data set and mode (fast, precise): the share of unlabeled images auto-accepted (proposals
 not marked hard) at the calibrated threshold, the precision of those against the truth, top-1 on
-all unlabeled, the job's estimated precision, wall time and device.
+all unlabeled, the job's estimated precision, wall time and device. ``embed``: images/second of
+resnet18 embedding extraction on the device.
 
 Usage: ``python -m bench.autolabel [digits|textures ...] [--modes fast,precise] [--seed N]
 [--threads N]``.
@@ -102,10 +103,25 @@ def report(row: dict[str, float | str]) -> None:
     )
 
 
+def embedding_throughput(n: int = 128, size: int = 224) -> None:
+    """Images/second of resnet18 embedding extraction (random weights: same cost) on the
+    device auto-labeling would pick."""
+    from jlabel.autolabel import features
+
+    device = features.pick_device()
+    bb = features.load_backbone("resnet18", None, size=size)
+    images = np.random.default_rng(0).integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    features.embed_arrays(bb, images[:16], device)  # warm-up
+    start = time.perf_counter()
+    features.embed_arrays(bb, images, device)
+    seconds = time.perf_counter() - start
+    print(f"embeddings: resnet18 at {size} px, {n / seconds:.1f} images/s on {device}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print every figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="*", default=["digits", "textures"])
+    parser.add_argument("datasets", nargs="*", default=["digits", "textures", "embed"])
     parser.add_argument("--modes", default="fast,precise")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
@@ -118,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     for name in args.datasets:
+        if name == "embed":
+            embedding_throughput()
+            continue
         for mode in args.modes.split(","):
             report(run_one(name, mode, seed=args.seed))
 

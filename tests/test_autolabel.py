@@ -250,6 +250,9 @@ def test_multi_label_gives_independent_decisions(tmp_path):
     proposals = {i: sorted(p) for i, p in zip(frame["id"], frame["proposed_labels"], strict=True)}
     assert proposals["rb10.png"] == ["blue", "red"]
     assert proposals["r10.png"] == ["red"] and proposals["b10.png"] == ["blue"]
+    cnn = run_cnn(ds).wait(60)  # the small CNN learns per-label sigmoids too
+    assert cnn.result["multi_label"] is True and cnn.result["proposed"] == 24
+    assert cnn.result["candidates"]["cnn"]["accuracy"] > 0
 
 
 def test_embeddings_are_cached_per_file_version(tmp_path, monkeypatch):
