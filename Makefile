@@ -72,9 +72,14 @@ format: $(VENV)/.stamp-project
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: env chromium lint
-	npm test
-	$(PY) -m pytest --durations=20
+# Runs all three checks even when one fails (CI then shows every failure), fails if any did.
+test: env chromium
+	@failed=""; \
+	$(MAKE) --no-print-directory lint || failed="$$failed lint"; \
+	npm test || failed="$$failed npm-test"; \
+	$(PY) -m pytest --durations=20 || failed="$$failed pytest"; \
+	if [ -n "$$failed" ]; then echo "make test FAILED:$$failed" >&2; exit 1; fi; \
+	echo "make test: all checks passed"
 
 demo: env
 	@if ls $(DEMO_DIR)/*.png >/dev/null 2>&1; then \
