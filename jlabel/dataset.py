@@ -32,7 +32,11 @@ from jlabel.table import SampleTable
 
 MB = 1024 * 1024
 DELETE_MODES = ("label", "samples", "sources")
+S3_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 30, "retries": {"max_attempts": 3}}
 COMPACT_EVERY = 2000  # journal records of this writer before it compacts into a snapshot
+COMPACT_ON_OPEN = 200  # journal records replayed on open that make it compact (off the caller)
+LARGE_SYNC = 10_000  # samples added by one sync after which it is compacted at once
+RECENT_KEPT = 5000  # applied records kept to tell whether another kernel's older one commutes
 
 
 def open(
@@ -63,8 +67,11 @@ class Dataset:
         sync: bool = True,
     ) -> None:
         url = os.fspath(source)
+        options = dict(storage_options or {})
+        if url.startswith(("s3://", "s3a://")):  # fail in seconds, not minutes, when S3 is down
+            options.setdefault("config_kwargs", S3_TIMEOUTS)
         try:
-            fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+            fs, root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
             raise StorageError(f"cannot open {url!r}: {exc}") from exc
         self.fs = fs
@@ -83,10 +90,12 @@ class Dataset:
         self._watermarks: dict[str, int] = {}
         self._last_key: tuple[float, str, int] = (0.0, "", -1)
         self._compacting = False
+        self._compact_lock = threading.Lock()
+        self._recent: list[tuple[tuple[float, str, int], frozenset[str] | None]] = []
         with self._lock:
             replayed = self._load()
-            if replayed:
-                self.compact()
+        if replayed >= COMPACT_ON_OPEN:
+            self._compact_in_background()
         if sync:
             self.sync()
 
@@ -102,11 +111,13 @@ class Dataset:
                     )
                 return
             bucket = root.split("/", 1)[0]
-            if not self.fs.exists(bucket):
+            try:
+                self.fs.info(bucket)
+            except FileNotFoundError:
                 raise NotFound(
-                    f"bucket {bucket!r} of {self.url!r} does not exist or is not "
-                    "reachable with these credentials"
-                )
+                    f"bucket {bucket!r} of {self.url!r} does not exist or these credentials "
+                    "cannot see it: create it or check storage_options"
+                ) from None
 
     def _ensure_meta(self) -> str:
         meta = self._store.read_json("meta.json")
@@ -119,9 +130,11 @@ class Dataset:
 
     def _load(self) -> int:
         """Rebuild the table from the newest snapshot plus the journal; returns records replayed."""
-        gens = self._store.snapshot_gens()
-        if gens:
-            table, meta = read_parquet(self._store.read_snapshot(gens[-1]))
+        latest = self._store.read_latest_snapshot()
+        gen = 0
+        if latest is not None:
+            gen, data = latest
+            table, meta = read_parquet(data)
             table.undo_stack = meta.get("undo_stack", [])
             table.current_version = meta.get("current_version")
             watermarks = {k: int(v) for k, v in meta.get("watermarks", {}).items()}
@@ -129,8 +142,9 @@ class Dataset:
             table, watermarks = SampleTable(), {}
         self._store.journal.reset()
         records = self._store.read_journal(watermarks)
-        self._table, self._gen, self._watermarks = table, (gens[-1] if gens else 0), watermarks
+        self._table, self._gen, self._watermarks = table, gen, watermarks
         self._last_key = (0.0, "", -1)
+        self._recent = []
         for record in records:
             self._apply_record(record)
         return len(records)
@@ -141,7 +155,24 @@ class Dataset:
         else:
             self._table.apply(record.op)
         self._watermarks[record.writer] = max(self._watermarks.get(record.writer, -1), record.seq)
-        self._last_key = max(self._last_key, (record.t, record.writer, record.seq))
+        key = (record.t, record.writer, record.seq)
+        self._last_key = max(self._last_key, key)
+        self._recent.append((key, _touched(record.op)))
+        del self._recent[:-RECENT_KEPT]
+
+    def _commutes(self, record: Record) -> bool:
+        """True if applying `record` now gives the state a replay in time order would give:
+        nothing applied after its time touched the same samples (or the whole table)."""
+        key = (record.t, record.writer, record.seq)
+        if self._recent and len(self._recent) == RECENT_KEPT and self._recent[0][0] > key:
+            return False
+        ids = _touched(record.op)
+        for later, touched in reversed(self._recent):
+            if later < key:
+                break
+            if ids is None or touched is None or not ids.isdisjoint(touched):
+                return False
+        return True
 
     # ------------------------------------------------------------------ committing
     def _commit(self, op: dict[str, Any], event: str = "change") -> None:
@@ -149,13 +180,18 @@ class Dataset:
         with self._lock:
             record = self._store.append(op)
             self._apply_record(record)
-            due = self._store.seq >= COMPACT_EVERY and not self._compacting
-            self._compacting |= due
-        if due:  # compact off the caller's path: a label action never waits for a snapshot
-            threading.Thread(
-                target=self._compact_quietly, name="jlabel-compact", daemon=True
-            ).start()
+            due = self._store.seq >= COMPACT_EVERY
+        if due:
+            self._compact_in_background()
         self._notify(event)
+
+    def _compact_in_background(self) -> None:
+        """Compact off the caller's path: a label action never waits for a snapshot."""
+        with self._lock:
+            if self._compacting:
+                return
+            self._compacting = True
+        threading.Thread(target=self._compact_quietly, name="jlabel-compact", daemon=True).start()
 
     def _compact_quietly(self) -> None:
         try:
@@ -171,37 +207,42 @@ class Dataset:
         Returns False when another kernel wrote a snapshot first (its journal is kept; nothing is
         lost, the next compaction retries).
         """
-        with self._lock:
-            self.refresh(notify=False)
-            base = self._gen
-            frozen = self._table.copy()
-            watermarks = dict(self._watermarks)
-            old_writer = self._store.rotate_writer()
-        data = write_parquet(frozen, {"watermarks": watermarks, "gen": base + 1})
-        if not self._store.write_snapshot(base + 1, data):
-            return False
-        with self._lock:
-            self._gen = max(self._gen, base + 1)
-            with self._store.errors("clean up the journal"):
-                self._store.journal.delete_included(watermarks, {old_writer})
-            self._store.delete_snapshots_before(base + 1, keep=1)
-        return True
+        with self._compact_lock:  # one compaction at a time per Dataset
+            with self._lock:
+                self.refresh(notify=False)
+                base = self._gen
+                frozen = self._table.copy()
+                watermarks = dict(self._watermarks)
+                old_writer = self._store.rotate_writer()
+            data = write_parquet(frozen, {"watermarks": watermarks, "gen": base + 1})
+            if not self._store.write_snapshot(base + 1, data):
+                return False
+            with self._lock:
+                self._gen = max(self._gen, base + 1)
+                with self._store.errors("clean up the journal"):
+                    self._store.journal.delete_included(watermarks, {old_writer})
+                self._store.delete_snapshots_before(base + 1, keep=1)
+            return True
 
     def refresh(self, *, notify: bool = True) -> bool:
         """Pick up changes other kernels made; returns True if anything changed."""
         with self._lock:
             gens = self._store.snapshot_gens()
             if gens and gens[-1] > self._gen:
+                before = dict(self._watermarks)
                 self._load()
-                changed = True
+                changed = self._watermarks != before  # a compaction alone changes nothing
             else:
                 records = self._store.read_journal(self._watermarks)
                 changed = bool(records)
-                if records and (records[0].t, records[0].writer, records[0].seq) < self._last_key:
-                    self._load()  # another kernel's older operations: replay in global order
-                else:
+                # Another kernel's older operations apply in place when they touch other
+                # samples than what we did since (the usual case: two people, two pages);
+                # otherwise replay everything in time order.
+                if all(self._commutes(r) for r in records):
                     for record in records:
                         self._apply_record(record)
+                else:
+                    self._load()
         if changed and notify:
             self._notify("refresh")
         return changed
@@ -398,6 +439,8 @@ class Dataset:
             ops, report = plan_sync(self._table, listing, self._read_rel, prune=prune)
             for op in ops:
                 self._commit(op, event="sync")
+        if len(report.added) >= LARGE_SYNC:  # a big journal record: fold it into a snapshot
+            self._compact_in_background()
         report.seconds = time.perf_counter() - start
         return report
 
@@ -679,6 +722,16 @@ class Dataset:
         with self._lock:
             self._table.rows(ids)  # raises NotFound for an unknown id
         return list(dict.fromkeys(ids))
+
+
+def _touched(op: dict[str, Any]) -> frozenset[str] | None:
+    """Sample ids an operation touches; None when it touches the label set or the whole table."""
+    if op["op"] in ("add_samples", "add_samples_manual"):
+        return frozenset(r["id"] for r in op["rows"])
+    if op["op"] in ("add_labels", "rename_label", "delete_label", "undo", "use_version"):
+        return None
+    ids = op.get("ids")
+    return None if ids is None else frozenset(ids)
 
 
 def _flatten(names: Iterable[Any]) -> list[Any]:

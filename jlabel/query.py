@@ -78,7 +78,7 @@ def filter_mask(
         if end is not None:
             mask &= table.created_at <= np.datetime64(end.replace(tzinfo=None), "ns")
     if name:
-        mask &= name_mask(table, name)
+        mask = name_mask(table, name, mask)
     if labeled_by is not None:
         mask &= np.isin(table.labeled_by, _codes(table.users, labeled_by))
     if group is not None:
@@ -101,10 +101,19 @@ def created_range(created: Any, now: dt.datetime | None = None) -> tuple[Any, An
     )
 
 
-def name_mask(table: SampleTable, text: str) -> np.ndarray:
-    """Ids containing `text`, case-insensitive, vectorised."""
-    found = pc.match_substring(table.ids_arrow(), text, ignore_case=True)
-    return found.to_numpy(zero_copy_only=False)
+def name_mask(table: SampleTable, text: str, within: np.ndarray | None = None) -> np.ndarray:
+    """Rows (among `within`) whose id contains `text`, case-insensitive, vectorised."""
+    ids = table.ids_arrow()
+    if within is None:
+        within = np.ones(len(table.ids), dtype=bool)
+    rows = np.nonzero(within)[0]
+    if len(rows) < len(ids) // 2:  # search only the candidates the other filters left
+        found = pc.match_substring(ids.take(pa.array(rows)), text, ignore_case=True)
+        out = np.zeros(len(ids), dtype=bool)
+        out[rows] = found.to_numpy(zero_copy_only=False)
+        return out
+    found = pc.match_substring(ids, text, ignore_case=True)
+    return within & found.to_numpy(zero_copy_only=False)
 
 
 def sorted_rows(table: SampleTable, mask: np.ndarray, tab: str) -> np.ndarray:

@@ -131,14 +131,24 @@ class SampleTable:
 
     def ids_arrow(self) -> pa.Array:
         """The ids as an Arrow string array (cached until rows are added)."""
-        if self._ids_arrow is None:
-            self._ids_arrow = pa.array(self.ids.tolist(), pa.string())
-        return self._ids_arrow
+        cached = self._ids_arrow
+        if cached is None:
+            cached = pa.array(self.ids.tolist(), pa.string())
+        elif len(cached) < len(self.ids):  # rows were added: convert only those
+            added = pa.array(self.ids[len(cached) :].tolist(), pa.string())
+            cached = pa.concat_arrays([cached, added])
+        self._ids_arrow = cached
+        return cached
 
     def order(self) -> np.ndarray:
         """Row numbers of all rows sorted by id (cached until rows are added)."""
         if self._order is None:
             self._order = np.argsort(self.ids, kind="stable") if len(self.ids) else np.empty(0, int)
+        elif len(self._order) < len(self.ids):  # rows were added: merge them in, no full sort
+            new = np.arange(len(self._order), len(self.ids))
+            new = new[np.argsort(self.ids[new], kind="stable")]
+            at = np.searchsorted(self.ids[self._order], self.ids[new])
+            self._order = np.insert(self._order, at, new)
         return self._order
 
     def rows(self, ids: Iterable[str]) -> np.ndarray:
@@ -159,8 +169,7 @@ class SampleTable:
         for name, mask in self.masks.items():
             self.masks[name] = np.concatenate([mask, np.zeros(n_new, dtype=bool)])
         self.ids = np.concatenate([self.ids, np.empty(n_new, dtype=object)])
-        self._order = self._ids_arrow = None
-        return start
+        return start  # order() and ids_arrow() pick up the new rows incrementally
 
     def _code(self, table: list[str], value: str | None) -> int:
         if value is None:
@@ -209,7 +218,10 @@ class SampleTable:
     def _write_record(self, row: int, rec: dict[str, Any]) -> None:
         if self.ids[row] != rec["id"]:
             self.ids[row] = rec["id"]
-            self._order = self._ids_arrow = None
+            if self._order is not None and row < len(self._order):
+                self._order = None
+            if self._ids_arrow is not None and row < len(self._ids_arrow):
+                self._ids_arrow = None
         self.alive[row] = True
         self._set_labels(row, rec.get("labels") or [])
         self.source[row] = _SOURCE_CODE[rec.get("source")]

@@ -45,7 +45,10 @@ def create(ds: Dataset, name: str | None, description: str) -> dict[str, Any]:
         }
         data = write_parquet(ds._table, {"version": meta})
         if not ds._store.create_exclusive(f"versions/{name}/samples.parquet", data):
-            raise VersionError(f"version {name!r} already exists: choose another name")
+            if ds._store.read_json(f"versions/{name}/meta.json") is not None:
+                raise VersionError(f"version {name!r} already exists: choose another name")
+            # an earlier try was cut off before its meta.json: this one completes it
+            ds._store.write_bytes(f"versions/{name}/samples.parquet", data)
         ds._store.write_json(f"versions/{name}/meta.json", meta)
         ds._commit({"op": "set_current_version", "name": name}, event="version")
     return meta

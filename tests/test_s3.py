@@ -260,11 +260,6 @@ def test_server_stops_during_sync(s3, bucket, outage) -> None:
     assert "later.png" in fresh.query_ids() and _nonempty(fresh)["img1.png"] == {"bird"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="versions.create: an interrupted create leaves samples.parquet without meta.json, "
-    "and retrying with the same name raises 'already exists'",
-)
 def test_create_version_can_be_retried_after_the_server_stopped(s3, bucket, outage) -> None:
     ds = _open(s3)
     ds.label("img1.png", "bird")
