@@ -190,3 +190,23 @@ def test_two_processes_label_and_compact_concurrently(image_dir: Path) -> None:
     for k in (0, 1):
         for i in range(40):
             assert f"p{k}-{i}" in labels[ids[(i * 3 + k) % len(ids)]], (k, i)
+
+
+def test_refresh_applies_older_work_on_other_samples_without_a_full_reload(
+    two, image_dir: Path, monkeypatch
+) -> None:
+    a, b = two
+    b.label("img1.png", "dog")  # older than a's next change, on another sample
+    a.label("img0.png", "cat")
+    reloads = []
+    original = a._load
+    monkeypatch.setattr(a, "_load", lambda: reloads.append(1) or original())
+    assert a.refresh()
+    assert reloads == []
+    assert _labels(a) == _fresh(image_dir)
+    b.label("img0.png", "owl")  # older than a's unlabel of the same sample: replay in order
+    a.unlabel("img0.png", "cat")
+    assert a.refresh()
+    assert reloads == [1]
+    assert _labels(a) == _fresh(image_dir)
+    assert _labels(a)["img0.png"] == {"owl"}
