@@ -191,7 +191,7 @@ def measure(ds, job):
             "proposals": len(rows),
             "auto-accepted (not hard)": int(sure.sum()),
             "share auto-accepted": sure.mean(),
-            "measured precision of auto-accepted": right[sure].mean(),
+            "measured precision of auto-accepted": right[sure].mean() if sure.any() else None,
             "accuracy of all proposals": right.mean(),
             "estimated precision (job)": job.result.get("estimated_precision"),
         }
@@ -306,9 +306,12 @@ ds.counts()
 %% code
 ds.labeler()
 %% md
-The store is a few objects under the prefix's `.jlabel/`:
+The store is a few objects under the prefix's `.jlabel/`. S3 cannot append to an object, so
+each operation is one small journal object until the journal is folded into a snapshot.
 %% code
-sorted(path.split("/.jlabel/", 1)[1] for path in fs.find(f"{root}/.jlabel"))
+from collections import Counter
+
+Counter(path.split("/.jlabel/", 1)[1].split("/")[0] for path in fs.find(f"{root}/.jlabel"))
 %% md
 ## Two kernels on one dataset
 
