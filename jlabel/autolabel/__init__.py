@@ -124,6 +124,7 @@ def start_auto_label(
         "device": device,
         "seed": seed,
         "image_size": image_size,
+        "input_size": input_size,
     }
     kw = dict(
         mode=mode,

@@ -232,7 +232,7 @@ def run(
         "target_precision": target_precision,
         **th.to_dict(),
         **written,
-        "skipped": skipped,
+        **data.skipped_summary(skipped),
         "computed": computed,
         "notes": notes,
         "seconds": round(time.perf_counter() - start, 2),

@@ -120,6 +120,11 @@ def collect_check(samples: Samples) -> Samples:
     return samples
 
 
+def skipped_summary(skipped: dict[str, str], limit: int = 100) -> dict[str, Any]:
+    """Result fields for unreadable images: the first ``limit`` with their reason, and a count."""
+    return {"skipped": dict(list(skipped.items())[:limit]), "skipped_count": len(skipped)}
+
+
 def target_ids(ds: Any, include_proposed: bool = True) -> list[str]:
     """Images without labels now (for pre-labeling), raising if there are none."""
     ids = target_ids_now(ds, include_proposed)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from jlabel.autolabel import features
+from jlabel.autolabel import data, features
 from jlabel.autolabel.jobs import Job
 from jlabel.errors import PreconditionError
 
@@ -92,7 +92,7 @@ def run(
     return {
         "groups": sizes,
         "embeddings": source,
-        "skipped": skipped,
+        **data.skipped_summary(skipped),
         "notes": notes,
         "device": str(dev),
         "seconds": round(time.perf_counter() - start, 2),

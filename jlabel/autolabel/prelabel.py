@@ -232,7 +232,7 @@ def run(
         "hard": int(sum(hard)),
         "accepted": len(out) - int(sum(hard)),
         "unmapped": len([i for i in targets if i in results and not results[i][0]]),
-        "skipped": skipped,
+        **data.skipped_summary(skipped),
         **calibration,
         "target_precision": target_precision,
         "seconds": round(time.perf_counter() - start, 2),
