@@ -117,6 +117,8 @@ def test_second_job_is_queued_then_runs(tmp_path):
     assert ds.jobs.current is first and ds.jobs.queued == [second]
     with pytest.raises(PreconditionError, match="still running"):
         run_cnn(ds, queue=False)
+    with pytest.raises(JobError, match="still running after"):
+        first.wait(0.01)
     gate.release.set()
     second.wait(60)
     assert first.status == "done" and second.status == "done"
@@ -160,6 +162,10 @@ def test_history_is_persisted_and_reloaded(tmp_path):
     assert history[1]["status"] == "done"
     assert history[1]["result"]["proposed"] == job.result["proposed"] == 21
     assert history[1]["params"]["mode"] == "fast"
+    stale = {**history[1], "id": "stale", "status": "running", "created_at": "2000-01-01"}
+    again.write_store_json("jobs/stale.json", stale)  # its kernel died mid-job
+    last = again.job_history()[-1]
+    assert last["id"] == "stale" and last["status"] == "failed" and "interrupted" in last["error"]
 
 
 # -- results -----------------------------------------------------------------------------------
