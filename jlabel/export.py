@@ -91,6 +91,7 @@ def export(
             i: _imagefolder_files(i, names) for i, names in zip(ids, labels, strict=True) if names
         }
     else:
+        _warn_shared_label_files(ids, labels, boxes)
         jobs = {i: _voc_files(i, names, b) for i, names, b in zip(ids, labels, boxes, strict=True)}
     _, failed = _map_images(ds, list(jobs), lambda i, data: jobs[i](data), then=target.write_all)
     _warn_skipped(failed, len(jobs))
@@ -402,6 +403,21 @@ def _voc_files(sample_id: str, names: list[str], boxes: list[dict]) -> Callable[
         return out
 
     return files
+
+
+def _warn_shared_label_files(ids: list[str], labels: list[list], boxes: list[list]) -> None:
+    """`a.png` and `a.jpg` share `a.txt`/`a.xml`: warn when their labels differ."""
+    seen: dict[str, tuple[str, list, list]] = {}
+    for sample_id, names, sample_boxes in zip(ids, labels, boxes, strict=True):
+        stem = posixpath.splitext(sample_id)[0]
+        if stem in seen and seen[stem][1:] != (names, sample_boxes):
+            warnings.warn(
+                f"{seen[stem][0]!r} and {sample_id!r} share the label files {stem}.txt/.xml "
+                "but have different labels; the VOC export keeps one of them. Rename one image "
+                "to keep both",
+                stacklevel=3,
+            )
+        seen.setdefault(stem, (sample_id, names, sample_boxes))
 
 
 def _voc_xml(sample_id: str, size: tuple[int, int], boxes: list[dict]) -> bytes:

@@ -276,3 +276,15 @@ def test_s3_dataset_exports_locally_and_to_s3(s3, tmp_path):
 
 def _so(server) -> dict:
     return {"storage_options": server.storage_options}
+
+
+def test_voc_warns_when_two_images_share_label_files(tmp_path):
+    root = tmp_path / "data"
+    _write_images(root)
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(root / "a.bmp")
+    dataset = jlabel.open(root)
+    dataset.label(["a.png"], "cat")
+    dataset.label(["a.bmp"], "dog")
+    with pytest.warns(UserWarning, match="share the label files a.txt"):
+        export(dataset, tmp_path / "voc", format="voc")
+    assert (tmp_path / "voc" / "a.txt").read_text() in ("cat\n", "dog\n")
