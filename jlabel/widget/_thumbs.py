@@ -75,7 +75,9 @@ def prefetch_next(w: Any, size: int) -> threading.Thread | None:
         with contextlib.suppress(Exception):  # a prefetch is only an optimisation
             ids = ds.query_ids(tab=tab, **filters)[start : start + w.page_size]
             items = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
-            cache.get_many(items, size)
+            thumbs = cache.get_many(items, size)
+            pairs = zip(ids, thumbs, strict=True)
+            _record_info(ds, [(i, th) for i, th in pairs if not getattr(th, "missing", False)])
 
     thread = threading.Thread(target=work, name="jlabel-prefetch", daemon=True)
     w._prefetcher = thread
