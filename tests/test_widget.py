@@ -360,3 +360,22 @@ def test_auto_label_starts_a_job_the_widget_follows_and_cancels(ds, w):
     while not mirrored():
         assert time.monotonic() < deadline, (w.job, w.job_history)
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("filters", "total"),
+    [
+        ({"created": ["2020-01-01", None]}, 10),
+        ({"created": [None, "2020-01-01T23:59:59.999"]}, 0),
+        ({"created": "day"}, 10),
+        ({"created": [None, None]}, 10),
+        ({"labeled_by": "somebody"}, 0),
+        ({"hard": False}, 10),
+        ({"labels": ["nope"]}, 0),
+        ({"name": "img1"}, 1),
+    ],
+)
+def test_filters_as_the_browser_sends_them(w, filters, total):
+    w.filters = {"hard": None, "labels": None, "created": None, **filters}
+    assert w.total == total
+    assert w.notice == {}
