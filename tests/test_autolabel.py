@@ -200,6 +200,14 @@ def test_fit_threshold_is_smoothed_and_honest():
     assert th.estimated_precision == pytest.approx(31 / 32)
 
 
+def test_transfer_keeps_the_single_model_coverage():
+    folds = np.array([[0.99, 0.9, 0.8, 0.5], [0.99, 0.95, 0.7, 0.4]])  # 2 of 4 above 0.85
+    final = np.array([0.9, 0.8, 0.6, 0.45])  # averaged: less confident
+    assert calibrate.transfer(0.85, folds, final) == pytest.approx(0.8)
+    assert calibrate.transfer(0.5, folds, final) == 0.5  # never above the fitted threshold
+    assert calibrate.transfer(1.5, folds, final) == 1.5  # nothing certified: nothing accepted
+
+
 def test_odd_image_modes_are_converted(tmp_path):
     ds, _truth = labeled_colors(tmp_path)
     root = tmp_path / "colors"

@@ -25,6 +25,7 @@ class Candidate:
     name: str
     oof: np.ndarray
     target: np.ndarray
+    fold_conf: list[np.ndarray] = field(default_factory=list)
     accuracy: float = 0.0
     nll: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +61,12 @@ def _cnn_candidates(
     names = ["cnn"] + (["cnn+fixmatch"] if semi else [])
     oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
     tgt = {n: np.zeros((len(xt), n_out), np.float32) for n in names}
+    fconf: dict[str, list[np.ndarray]] = {n: [] for n in names}
+
+    def add(name: str, probs: np.ndarray) -> None:
+        tgt[name] += probs / n_folds
+        fconf[name].append(calibrate.confidence(probs, multi_label))
+
     per_fold = cfg.steps + (cfg.fm_steps * (1 + cfg.mu) if semi else 0)
     total, done = per_fold * n_folds, [0]
     lo, hi = span
@@ -79,7 +86,7 @@ def _cnn_candidates(
             xl[ti], yt[ti], n_out, multi_label, cfg, seed=seed + j, tick=tick(25, label)
         )
         oof["cnn"][held] = cnn.predict(model, xl[torch.from_numpy(held).to(x.device)], multi_label)
-        tgt["cnn"] += cnn.predict(model, xt, multi_label) / n_folds
+        add("cnn", cnn.predict(model, xt, multi_label))
         if semi:
             pool = torch.cat([xt, xl[torch.from_numpy(held).to(x.device)]])
             model = cnn.train_fixmatch(
@@ -94,9 +101,9 @@ def _cnn_candidates(
             )
             held_t = xl[torch.from_numpy(held).to(x.device)]
             oof["cnn+fixmatch"][held] = cnn.predict(model, held_t, multi_label)
-            tgt["cnn+fixmatch"] += cnn.predict(model, xt, multi_label) / n_folds
+            add("cnn+fixmatch", cnn.predict(model, xt, multi_label))
         job.check()
-    return [Candidate(n, oof[n], tgt[n]) for n in names]
+    return [Candidate(n, oof[n], tgt[n], fconf[n]) for n in names]
 
 
 def _feature_candidates(
@@ -113,27 +120,33 @@ def _feature_candidates(
     n_folds = int(fold.max()) + 1
     names = ["linear"] + (["propagation"] if semi else [])
     oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
-    tgt = {n: np.zeros((len(et), n_out), np.float32) for n in names}
+    fprobs: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for j in range(n_folds):
         train, held = fold != j, fold == j
         a, b = heads.linear_head(el[train], y[train], n_out, multi_label, [el[held], et])
-        oof["linear"][held], tgt["linear"] = a, tgt["linear"] + b / n_folds
+        oof["linear"][held] = a
+        fprobs["linear"].append(b)
         if semi:
             pool = np.concatenate([el[held], et])
             p = heads.propagate(el[train], y[train], pool, n_out, multi_label)
             oof["propagation"][held] = p[: int(held.sum())]
-            tgt["propagation"] += p[int(held.sum()) :] / n_folds
+            fprobs["propagation"].append(p[int(held.sum()) :])
         job.report(0.5 + 0.4 * (j + 1) / n_folds, f"fitting fold {j + 1}/{n_folds}")
-    out = [Candidate(n, oof[n], tgt[n]) for n in names]
     if semi:
-        out.append(
-            Candidate(
-                "ensemble",
-                (oof["linear"] + oof["propagation"]) / 2,
-                (tgt["linear"] + tgt["propagation"]) / 2,
-            )
+        names.append("ensemble")
+        oof["ensemble"] = (oof["linear"] + oof["propagation"]) / 2
+        fprobs["ensemble"] = [
+            (a + b) / 2 for a, b in zip(fprobs["linear"], fprobs["propagation"], strict=True)
+        ]
+    return [
+        Candidate(
+            n,
+            oof[n],
+            np.mean(fprobs[n], axis=0),
+            [calibrate.confidence(p, multi_label) for p in fprobs[n]],
         )
-    return out
+        for n in names
+    ]
 
 
 def run(
@@ -216,8 +229,10 @@ def run(
             f"(best held-out estimate {th.estimated_precision:.1%}): every proposal is marked "
             "hard. Check a random sample of proposals, or label more images and run again."
         )
+    final_conf = calibrate.confidence(best.target, multi)
+    cut = calibrate.transfer(th.value, np.array(best.fold_conf), final_conf)
     written = write_proposals(
-        ds, samples.target_ids, best.target, samples.classes, multi, th.value, include_proposed
+        ds, samples.target_ids, best.target, samples.classes, multi, cut, include_proposed
     )
     return {
         "mode": mode,
@@ -231,6 +246,8 @@ def run(
         "labeled": n_lab,
         "target_precision": target_precision,
         **th.to_dict(),
+        "threshold": cut,
+        "threshold_fold_models": th.value,
         **written,
         **data.skipped_summary(skipped),
         "computed": computed,

@@ -101,6 +101,24 @@ def fit_threshold(conf: np.ndarray, right: np.ndarray, target: float = 0.95) -> 
     return Threshold(float(c[i]), float(smoothed[i]), len(c), int(i + 1))
 
 
+def transfer(threshold: float, fold_conf: np.ndarray, final_conf: np.ndarray) -> float:
+    """The cut on the fold-averaged predictions that accepts as many targets as one fold model
+    does at ``threshold`` (on average over ``fold_conf`` ``[folds, T]``), never above it.
+
+    The threshold is fitted on single fold models; their average is more accurate but less
+    confident, so the same cut on it would accept fewer, not more precise, proposals. Taking
+    the average's most confident ones, as many as a single model accepts, keeps at least the
+    single model's precision (the average ranks better) at its coverage.
+    """
+    if threshold > 1 or len(final_conf) == 0 or fold_conf.size == 0:
+        return threshold
+    count = int(np.floor((fold_conf >= threshold).mean(axis=1).mean() * len(final_conf)))
+    if count == 0:
+        return threshold
+    ranked = np.sort(final_conf)[::-1]
+    return float(min(threshold, ranked[count - 1]))
+
+
 def hardness(conf: np.ndarray, n_classes: int, multi_label: bool) -> np.ndarray:
     """Hardness in [0, 1]: 0 for a certain decision, 1 for a coin flip."""
     floor = 0.5 if multi_label else 1.0 / max(2, n_classes)

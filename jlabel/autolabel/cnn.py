@@ -63,6 +63,8 @@ class TrainConfig:
     mu: int = 2
     tau: float = 0.85
     lambda_u: float = 1.0
+    ema: float = 0.98
+    """Decay of the weight average the returned model carries (0: no averaging)."""
 
 
 def to_tensor(images: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,6 +142,27 @@ def predict(model: nn.Module, x: torch.Tensor, multi_label: bool, batch: int = 5
     return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0), np.float32)
 
 
+class _EMA:
+    """Exponential moving average of a model's weights (BN statistics copied): a single model's
+    predictions get steadier, closer to what an ensemble of its late states would say."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for a, b in zip(self.model.parameters(), model.parameters(), strict=True):
+            a.lerp_(b, 1 - d)
+        for a, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            a.copy_(b)
+
+
 def _schedule(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     warm = max(1, steps // 20)
     return torch.optim.lr_scheduler.LambdaLR(
@@ -164,6 +187,7 @@ def train_supervised(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _schedule(opt, cfg.steps)
     gen = torch.Generator().manual_seed(seed)
+    ema = _EMA(model, cfg.ema) if cfg.ema else None
     model.train()
     for step in range(cfg.steps):
         idx = torch.randint(0, len(x), (min(cfg.batch, max(len(x), 8)),), generator=gen)
@@ -174,9 +198,11 @@ def train_supervised(
         loss.backward()
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update(model, step)
         if step % 25 == 0:
             tick()
-    return model
+    return ema.model if ema is not None else model
 
 
 def train_fixmatch(
@@ -197,6 +223,9 @@ def train_fixmatch(
     sched = _schedule(opt, cfg.fm_steps)
     gen = torch.Generator().manual_seed(seed + 1)
     b = min(cfg.batch, max(len(x), 8))
+    for p in model.parameters():  # it may come frozen, as a weight average
+        p.requires_grad_(True)
+    ema = _EMA(model, cfg.ema) if cfg.ema else None
     for step in range(cfg.fm_steps):
         idx = torch.randint(0, len(x), (b,), generator=gen).to(x.device)
         uidx = torch.randint(0, len(xu), (b * cfg.mu,), generator=gen).to(x.device)
@@ -221,6 +250,8 @@ def train_fixmatch(
         loss.backward()
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update(model, step)
         if step % 25 == 0:
             tick()
-    return model
+    return ema.model if ema is not None else model
