@@ -88,6 +88,7 @@ def start_auto_label(
     progress: bool = True,
     train: Any = None,
     min_unlabeled_for_semi: int = 500,
+    min_agreement: float = 0.8,
 ) -> Job:
     """Start (or queue) an active-learning job that proposes labels for unlabeled images.
 
@@ -108,6 +109,8 @@ def start_auto_label(
     progress : show a tqdm progress bar.
     train : a ``jlabel.autolabel.cnn.TrainConfig`` (steps, batch...) for the small CNN.
     min_unlabeled_for_semi : with fewer unlabeled images the small CNN skips semi-supervision.
+    min_agreement : a proposal is also hard when fewer than this share of the 5 fold models
+        agree with it.
     """
     from jlabel.autolabel import active, data
 
@@ -138,6 +141,7 @@ def start_auto_label(
         include_proposed=include_proposed,
         train=train,
         min_unlabeled_for_semi=min_unlabeled_for_semi,
+        min_agreement=min_agreement,
     )
     job = Job("auto_label", params, lambda j: active.run(j, ds, **kw))
     return _submit(ds, job, queue=queue, progress=progress)

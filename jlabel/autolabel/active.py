@@ -26,6 +26,7 @@ class Candidate:
     oof: np.ndarray
     target: np.ndarray
     fold_conf: list[np.ndarray] = field(default_factory=list)
+    fold_keys: list[np.ndarray] = field(default_factory=list)
     accuracy: float = 0.0
     nll: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -62,10 +63,12 @@ def _cnn_candidates(
     oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
     tgt = {n: np.zeros((len(xt), n_out), np.float32) for n in names}
     fconf: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    fkeys: dict[str, list[np.ndarray]] = {n: [] for n in names}
 
     def add(name: str, probs: np.ndarray) -> None:
         tgt[name] += probs / n_folds
         fconf[name].append(calibrate.confidence(probs, multi_label))
+        fkeys[name].append(calibrate.decision_key(probs, multi_label))
 
     per_fold = cfg.steps + (cfg.fm_steps * (1 + cfg.mu) if semi else 0)
     total, done = per_fold * n_folds, [0]
@@ -103,7 +106,7 @@ def _cnn_candidates(
             oof["cnn+fixmatch"][held] = cnn.predict(model, held_t, multi_label)
             add("cnn+fixmatch", cnn.predict(model, xt, multi_label))
         job.check()
-    return [Candidate(n, oof[n], tgt[n], fconf[n]) for n in names]
+    return [Candidate(n, oof[n], tgt[n], fconf[n], fkeys[n]) for n in names]
 
 
 def _feature_candidates(
@@ -144,6 +147,7 @@ def _feature_candidates(
             oof[n],
             np.mean(fprobs[n], axis=0),
             [calibrate.confidence(p, multi_label) for p in fprobs[n]],
+            [calibrate.decision_key(p, multi_label) for p in fprobs[n]],
         )
         for n in names
     ]
@@ -164,8 +168,13 @@ def run(
     include_proposed: bool = True,
     train: cnn.TrainConfig | None = None,
     min_unlabeled_for_semi: int = MIN_UNLABELED_FOR_SEMI,
+    min_agreement: float = 0.8,
 ) -> dict[str, Any]:
-    """Body of an auto-label job; returns the result summary."""
+    """Body of an auto-label job; returns the result summary.
+
+    Hard examples: confidence under the calibrated threshold, or fewer than ``min_agreement``
+    of the fold models agreeing with the final decision.
+    """
     start = time.perf_counter()
     job.report(0.0, "reading the dataset")
     samples = data.collect(ds, include_proposed=include_proposed)
@@ -231,8 +240,16 @@ def run(
         )
     final_conf = calibrate.confidence(best.target, multi)
     cut = calibrate.transfer(th.value, np.array(best.fold_conf), final_conf)
+    agree = calibrate.agreement(best.fold_keys, calibrate.decision_key(best.target, multi))
     written = write_proposals(
-        ds, samples.target_ids, best.target, samples.classes, multi, cut, include_proposed
+        ds,
+        samples.target_ids,
+        best.target,
+        samples.classes,
+        multi,
+        cut,
+        include_proposed,
+        uncertain=agree < min_agreement,
     )
     return {
         "mode": mode,
@@ -264,14 +281,20 @@ def write_proposals(
     multi_label: bool,
     threshold: float,
     include_proposed: bool = True,
+    uncertain: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """``ds.set_proposals`` for the ids still without labels; hard = under ``threshold``."""
+    """``ds.set_proposals`` for the ids still without labels; hard = under ``threshold`` or
+    ``uncertain``."""
     still = set(data.target_ids_now(ds, include_proposed))
     keep = [n for n, i in enumerate(ids) if i in still]
     conf = calibrate.confidence(probs, multi_label)
     decisions = calibrate.decide(probs, multi_label)
     hardness = calibrate.hardness(conf, len(classes), multi_label)
     hard = conf < threshold
+    n_uncertain = 0
+    if uncertain is not None:
+        n_uncertain = int((uncertain & ~hard).sum())
+        hard = hard | uncertain
     if keep:
         ds.set_proposals(
             [ids[n] for n in keep],
@@ -285,6 +308,7 @@ def write_proposals(
         "proposed": len(keep),
         "hard": n_hard,
         "accepted": len(keep) - n_hard,
+        "hard_disagreement": n_uncertain,
         "accepted_share": (len(keep) - n_hard) / len(keep) if keep else 0.0,
         "mean_confidence_accepted": float(conf[keep][~hard[keep]].mean())
         if len(keep) - n_hard

@@ -119,6 +119,20 @@ def transfer(threshold: float, fold_conf: np.ndarray, final_conf: np.ndarray) ->
     return float(min(threshold, ranked[count - 1]))
 
 
+def decision_key(probs: np.ndarray, multi_label: bool) -> np.ndarray:
+    """A comparable key per decision ``[N, k]``: the top class, or the packed label set."""
+    if multi_label:
+        return np.packbits(probs >= 0.5, axis=1)
+    return probs.argmax(axis=1)[:, None]
+
+
+def agreement(fold_keys: list[np.ndarray], final_key: np.ndarray) -> np.ndarray:
+    """Share of fold models ``[N]`` whose decision equals the final one."""
+    if not fold_keys:
+        return np.ones(len(final_key))
+    return np.mean([np.all(k == final_key, axis=1) for k in fold_keys], axis=0)
+
+
 def hardness(conf: np.ndarray, n_classes: int, multi_label: bool) -> np.ndarray:
     """Hardness in [0, 1]: 0 for a certain decision, 1 for a coin flip."""
     floor = 0.5 if multi_label else 1.0 / max(2, n_classes)
