@@ -145,6 +145,14 @@ def test_cancel_running_and_queued_jobs(tmp_path):
     assert statuses == {running.id: "cancelled", queued.id: "cancelled"}
 
 
+def test_progress_bar_reaches_the_end(tmp_path, capsys):
+    ds, _ = labeled_colors(tmp_path)
+    job = run_cnn(ds, progress=True).wait(60)
+    assert job.progress == 1.0
+    err = capsys.readouterr().err
+    assert "100/100" in err and "auto_label" in err
+
+
 def test_history_is_persisted_and_reloaded(tmp_path):
     ds, _ = labeled_colors(tmp_path)
     events = []

@@ -56,12 +56,12 @@ def _progress_bar(job: Job) -> None:
             bar.update(now - state["shown"])
             state["shown"] = now
         bar.set_description(f"{j.kind}: {j.message}"[:60], refresh=False)
-        if j.done:
+        if j.status in ("done", "failed", "cancelled"):
             bar.close()
             unsubscribe()
 
     unsubscribe = job.subscribe(update)
-    if job.done:  # finished before we subscribed
+    if job.status in ("done", "failed", "cancelled"):  # finished before we subscribed
         update(job)
 
 

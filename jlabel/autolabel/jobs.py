@@ -224,8 +224,8 @@ class JobQueue:
         job.message = message
         job.finished_at = _now()
         self._save(job)
+        job._notify()  # before waking wait(): views are final when wait() returns
         job._finished.set()
-        job._notify()
 
     def _save(self, job: Job) -> None:
         ds = self._ds()
