@@ -129,7 +129,25 @@ class Dataset:
         return str(meta["key"])
 
     def _load(self) -> int:
-        """Rebuild the table from the newest snapshot plus the journal; returns records replayed."""
+        """Rebuild the table from the newest snapshot plus the journal; returns records replayed.
+
+        A compactor deletes journal records only after its newer snapshot exists, so a load
+        that sees no newer snapshot after reading the journal saw every record.
+        """
+        for _ in range(20):
+            replayed = self._load_once()
+            if not self._newer_snapshot():
+                return replayed
+        raise StorageError(
+            f"the snapshots of {self.url} kept changing while being read (other kernels "
+            "compacting); open it again"
+        )
+
+    def _newer_snapshot(self) -> bool:
+        gens = self._store.snapshot_gens()
+        return bool(gens) and gens[-1] > self._gen
+
+    def _load_once(self) -> int:
         latest = self._store.read_latest_snapshot()
         gen = 0
         if latest is not None:
@@ -217,6 +235,11 @@ class Dataset:
             data = write_parquet(frozen, {"watermarks": watermarks, "gen": base + 1})
             if not self._store.write_snapshot(base + 1, data):
                 return False
+            if self._store.snapshot_gens()[-1] != base + 1:
+                # Our number was free only because old snapshots get deleted: newer ones exist,
+                # so ours is stale. Withdraw it and keep the journal (nothing is lost).
+                self._store.delete(f"snapshots/{base + 1:08d}.parquet")
+                return False
             with self._lock:
                 self._gen = max(self._gen, base + 1)
                 with self._store.errors("clean up the journal"):
@@ -237,8 +260,9 @@ class Dataset:
                 changed = bool(records)
                 # Another kernel's older operations apply in place when they touch other
                 # samples than what we did since (the usual case: two people, two pages);
-                # otherwise replay everything in time order.
-                if all(self._commutes(r) for r in records):
+                # otherwise replay everything in time order. A snapshot that appeared while
+                # we read may have taken records with it: then reload too.
+                if not self._newer_snapshot() and all(self._commutes(r) for r in records):
                     for record in records:
                         self._apply_record(record)
                 else:

@@ -313,7 +313,7 @@ def test_two_kernels_in_threads_with_frequent_compaction_on_s3(
     assert not errors, errors
     for ds in kernels:
         ds.refresh()
-    for labels in (*map(_labels, kernels), _labels(_open(s3, sync=False))):
+    for view, labels in enumerate((*map(_labels, kernels), _labels(_open(s3, sync=False)))):
         for k in (0, 1):
             for i in range(20):
-                assert f"k{k}-{i}" in labels[ids[(i + k) % len(ids)]], (k, i)
+                assert f"k{k}-{i}" in labels[ids[(i + k) % len(ids)]], (view, k, i)

@@ -185,13 +185,23 @@ class ObjectJournal:
                     out.append((parts[1], int(parts[2][:-5]), path))
         return out
 
-    def read_new(self) -> list[Record]:
+    def _forget_listings(self) -> None:
+        """Drop cached listings of the journal and its sub-folders: fsspec's ``cat`` checks
+        that paths exist against them, and a stale one silently hides new records."""
         self.fs.invalidate_cache(self.dir)
+        cache = getattr(self.fs, "dircache", None)
+        if cache is not None:
+            for key in [k for k in list(cache) if k.startswith(self.dir + "/")]:
+                cache.pop(key, None)
+
+    def read_new(self) -> list[Record]:
+        self._forget_listings()
         todo = [p for w, s, p in self._listing() if s > self.seen.get(w, -1)]
         out: list[Record] = []
         if todo:
             # a compactor may delete records between our listing and reading: they are in its
             # snapshot, which the caller loads when it sees the newer generation
+            self._forget_listings()  # find() just cached per-writer listings
             for data in self.fs.cat(todo, on_error="return").values():
                 if isinstance(data, FileNotFoundError):
                     continue
@@ -206,6 +216,7 @@ class ObjectJournal:
         self.seen = {}
 
     def delete_included(self, watermarks: dict[str, int], own_old: set[str]) -> None:
+        self._forget_listings()
         doomed = [p for w, s, p in self._listing() if s <= watermarks.get(w, -1)]
         if doomed:
             self.fs.rm(doomed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from browser.harness import KernelError
 
@@ -31,6 +32,8 @@ def test_ipywidgets_slider_renders_and_syncs(open_notebook):
     slider.locator(".noUi-handle").focus()
     nb.page.keyboard.press("ArrowRight")
     nb.page.keyboard.press("ArrowRight")
+    # the slider syncs the value once it has drawn it; ask the kernel after that
+    expect(readout).to_have_text("5", timeout=10_000)
     assert nb.kernel_eval("print(s.value)") == "5"
     # Kernel -> browser.
     nb.kernel_eval("s.value = 9")
