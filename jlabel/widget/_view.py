@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from jlabel.query import PUBLIC_COLUMNS
+
 TABS = ("all", "unlabeled", "labeled", "to_confirm")
 FILTER_KEYS = ("hard", "labels", "created", "name", "labeled_by", "group")
 EMPTY_FILTERS: dict[str, Any] = dict.fromkeys(FILTER_KEYS)
@@ -62,23 +64,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-ROW_COLUMNS = (
-    "id",
-    "labels",
-    "source",
-    "labeled_by",
-    "labeled_at",
-    "created_at",
-    "hard",
-    "hardness",
-    "group",
-    "proposed_labels",
-    "proposed_scores",
-    "width",
-    "height",
-    "missing",
-    "corrupt",
-)
+ROW_COLUMNS = tuple(c for c in PUBLIC_COLUMNS if c != "boxes")  # what the grid shows
 
 
 def page_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
