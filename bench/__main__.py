@@ -24,6 +24,9 @@ def _modules() -> list[str]:
 
 def main(argv: list[str]) -> int:
     """Run the named benchmarks (all when `argv` is empty); return the process exit code."""
+    if any(arg.startswith("-") for arg in argv):
+        print(__doc__.strip(), "\nBenchmarks:", " ".join(_modules()))
+        return 0
     names = argv or _modules()
     failed = []
     for name in names:
@@ -34,6 +37,7 @@ def main(argv: list[str]) -> int:
         print(f"== bench.{name}", flush=True)
         start = time.perf_counter()
         try:
+            sys.argv = [f"bench.{name}"]  # modules that read their own arguments get none
             entry()
         except Exception:  # one broken benchmark must not hide the others' figures
             traceback.print_exc()
