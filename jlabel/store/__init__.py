@@ -170,9 +170,7 @@ class Store:
         path = self.path(*rel.split("/"))
         with self.errors(f"write {rel}"):
             if self.local:
-                directory = os.path.dirname(path)
-                makedirs_durable(directory)
-                tmp = self._write_local_tmp(directory, data)
+                directory, tmp = self._stage_local(path, data)
                 try:
                     os.link(tmp, path)
                 except FileExistsError:
@@ -194,9 +192,7 @@ class Store:
         path = self.path(*rel.split("/"))
         with self.errors(f"write {rel}"):
             if self.local:
-                directory = os.path.dirname(path)
-                makedirs_durable(directory)
-                tmp = self._write_local_tmp(directory, data)
+                directory, tmp = self._stage_local(path, data)
                 os.replace(tmp, path)
                 _fsync_dir(directory)
             else:
@@ -230,6 +226,12 @@ class Store:
     def delete(self, rel: str) -> None:
         with self.errors(f"delete {rel}"), suppress(FileNotFoundError):
             self.fs.rm_file(self.path(*rel.split("/")))
+
+    def _stage_local(self, path: str, data: bytes) -> tuple[str, str]:
+        """Write `data` durably to a temp file beside `path`; returns (folder, temp path)."""
+        directory = os.path.dirname(path)
+        makedirs_durable(directory)
+        return directory, self._write_local_tmp(directory, data)
 
     def _write_local_tmp(self, directory: str, data: bytes) -> str:
         tmp = os.path.join(directory, f".tmp-{secrets.token_hex(6)}")
