@@ -89,7 +89,7 @@ class Dataset:
         self._gen = 0
         self._watermarks: dict[str, int] = {}
         self._last_key: tuple[float, str, int] = (0.0, "", -1)
-        self._compacting = False
+        self._compactor: threading.Thread | None = None
         self._compact_lock = threading.Lock()
         self._recent: list[tuple[tuple[float, str, int], frozenset[str] | None]] = []
         with self._lock:
@@ -206,18 +206,16 @@ class Dataset:
     def _compact_in_background(self) -> None:
         """Compact off the caller's path: a label action never waits for a snapshot."""
         with self._lock:
-            if self._compacting:
+            if self._compactor is not None and self._compactor.is_alive():
                 return
-            self._compacting = True
-        threading.Thread(target=self._compact_quietly, name="jlabel-compact", daemon=True).start()
+            # Not a daemon: the interpreter waits for it at exit, so a kernel that ends mid
+            # compaction never tears down a thread inside pyarrow (that aborts the process).
+            self._compactor = threading.Thread(target=self._compact_quietly, name="jlabel-compact")
+            self._compactor.start()
 
     def _compact_quietly(self) -> None:
-        try:
+        with contextlib.suppress(JLabelError):  # the journal keeps everything; next one retries
             self.compact()
-        except JLabelError:
-            pass  # the journal keeps everything; the next compaction retries
-        finally:
-            self._compacting = False
 
     def compact(self) -> bool:
         """Write the current state as a new snapshot and drop the journal it includes.
@@ -272,7 +270,10 @@ class Dataset:
         return changed
 
     def close(self) -> None:
-        """Release this kernel's journal file (the dataset stays usable by others)."""
+        """Finish a running background compaction, then release this kernel's journal file."""
+        compactor = self._compactor
+        if compactor is not None and compactor is not threading.current_thread():
+            compactor.join()
         self._store.journal.close()
 
     def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:

@@ -3,6 +3,8 @@ odd image modes, unreadable files, multi-label, embeddings cache, fallback."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -143,6 +145,33 @@ def test_cancel_running_and_queued_jobs(tmp_path):
     assert len(ds.query(tab="to_confirm")) == 0  # nothing written by either
     statuses = {r["id"]: r["status"] for r in ds.job_history()}
     assert statuses == {running.id: "cancelled", queued.id: "cancelled"}
+
+
+_EXIT_WHILE_A_JOB_RUNS = """
+import sys, time
+import jlabel
+from jlabel.autolabel.cnn import TrainConfig
+ds = jlabel.open(sys.argv[1])
+job = ds.auto_label(backbone="cnn", image_size=16, progress=False,
+                    train=TrainConfig(steps=1_000_000, width=8, batch=32))
+while job.status != "running":
+    time.sleep(0.05)
+time.sleep(1)
+"""  # the kernel ends with the job mid-training
+
+
+def test_a_kernel_that_exits_mid_job_cancels_it_and_exits_cleanly(tmp_path):
+    ds, _ = labeled_colors(tmp_path)
+    ds.close()
+    run = subprocess.run(
+        [sys.executable, "-c", _EXIT_WHILE_A_JOB_RUNS, str(tmp_path / "colors")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    (record,) = jlabel.open(tmp_path / "colors").job_history()
+    assert record["status"] == "cancelled", record
 
 
 def test_progress_bar_reaches_the_end(tmp_path, capsys):

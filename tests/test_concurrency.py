@@ -192,6 +192,30 @@ def test_two_processes_label_and_compact_concurrently(image_dir: Path) -> None:
             assert f"p{k}-{i}" in labels[ids[(i * 3 + k) % len(ids)]], (k, i)
 
 
+_EXIT_AFTER_COMPACTION_STARTS = """
+import sys
+import jlabel, jlabel.dataset
+jlabel.dataset.COMPACT_EVERY = 5
+ds = jlabel.open(sys.argv[1], sync=False)
+for i in range(5):
+    ds.label(ds.query_ids()[i], "cat")  # the fifth starts a background compaction
+"""  # and the script ends at once, without close()
+
+
+def test_a_kernel_that_exits_mid_compaction_finishes_it_and_exits_cleanly(image_dir: Path) -> None:
+    jlabel.open(image_dir).close()
+    run = subprocess.run(
+        [sys.executable, "-c", _EXIT_AFTER_COMPACTION_STARTS, str(image_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert list((image_dir / ".jlabel" / "snapshots").glob("*.parquet"))
+    assert not list((image_dir / ".jlabel" / "journal").glob("*.log"))
+    assert sum("cat" in labels for labels in _fresh(image_dir).values()) == 5
+
+
 def test_refresh_applies_older_work_on_other_samples_without_a_full_reload(
     two, image_dir: Path, monkeypatch
 ) -> None:

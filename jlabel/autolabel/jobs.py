@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import secrets
 import threading
@@ -132,10 +133,35 @@ class Job:
                 callback(self)
 
 
+_LIVE_QUEUES: weakref.WeakSet[JobQueue] = weakref.WeakSet()
+EXIT_WAIT_S = 30.0
+
+
+def _cancel_jobs_at_exit() -> None:
+    """Cancel running jobs when the kernel exits and give them time to stop.
+
+    A job thread still inside torch or pyarrow when the interpreter tears it down aborts the
+    process; a cancelled job stops at its next progress step and records itself as cancelled.
+    """
+    queues = list(_LIVE_QUEUES)
+    for queue in queues:
+        queue.cancel_all()
+    for queue in queues:
+        thread = queue._thread
+        if thread is not None:
+            thread.join(EXIT_WAIT_S)
+
+
+# threading's exit hooks run first at shutdown, before atexit handlers (torch's among them)
+# start tearing down what a running job still uses; plain atexit where Python lacks them.
+getattr(threading, "_register_atexit", atexit.register)(_cancel_jobs_at_exit)
+
+
 class JobQueue:
     """The jobs of one dataset object: one worker thread runs them in order."""
 
     def __init__(self, ds: Any) -> None:
+        _LIVE_QUEUES.add(self)
         self._ds = weakref.ref(ds)
         self._lock = threading.Lock()
         self._queue: deque[Job] = deque()
@@ -212,6 +238,9 @@ class JobQueue:
         except Cancelled:
             self._finish(job, "cancelled", "cancelled")
         except Exception as exc:  # the job fails, the kernel and the queue live on
+            if job.cancelled:  # what broke after a cancel (say, the kernel exiting) is not news
+                self._finish(job, "cancelled", "cancelled")
+                return
             job.error = f"{type(exc).__name__}: {exc}"
             job.result = {"traceback": traceback.format_exc(limit=8)}
             self._finish(job, "failed", "failed")
