@@ -2,8 +2,8 @@
 
 `python -m bench.listing`. Files are empty `.jpg` names in 100 folders of 1,000, created once
 in a temporary folder. Two baselines: a walk that only collects names (what any listing must
-do) and one that also stats each file (size and mtime, which `list_files` needs to notice
-changed files). `list_files(stat=False)` lists names only and compares with the first.
+do) and one that also stats each file. `list_files(stat=False)` (what sync uses) lists names
+only and compares with the first; `list_files()` stats every file and compares with the second.
 """
 
 from __future__ import annotations

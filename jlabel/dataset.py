@@ -453,13 +453,16 @@ class Dataset:
 
     # ------------------------------------------------------------------ images
     def sync(self, *, prune: bool = False) -> SyncReport:
-        """Pick up new, changed and removed images and `.txt`/`.xml` label files.
+        """Pick up new and removed images and new or edited `.txt`/`.xml` label files.
 
-        Removed images are flagged ``missing`` (labels kept); ``prune=True`` drops them.
+        Removed images are flagged ``missing`` (labels kept); ``prune=True`` drops them. Local
+        images are listed by name, not stat'ed (a stat per file would cost ~10x the listing):
+        a file edited in place needs no sync, thumbnails follow `file_version`. On S3 the
+        listing carries sizes and mtimes, and edited files are reported as ``changed``.
         """
         start = time.perf_counter()
         with self._store.errors("list the images"):
-            listing = list_files(self.fs, self._store.root)
+            listing = list_files(self.fs, self._store.root, stat=False)
         with self._lock:
             ops, report = plan_sync(self._table, listing, self._read_rel, prune=prune)
             for op in ops:
@@ -532,10 +535,20 @@ class Dataset:
         return safe_join(self._store.root, sample_id)
 
     def file_version(self, sample_id: str) -> str:
-        """Changes whenever the source file changes (size and mtime)."""
+        """Changes whenever the source file changes: its size and mtime.
+
+        Local files are stat'ed now (sync lists names only, so a file edited in place gets a
+        new version without a sync); remote ones use what the last sync listed.
+        """
         row = self._table.row_of.get(sample_id)
         if row is None:
             raise NotFound(f"no sample with id {sample_id!r}")
+        if self._store.local:
+            try:
+                st = os.stat(self.source_path(sample_id))
+            except OSError:  # missing: the thumbnail is a placeholder whatever the version
+                return "missing"
+            return f"{st.st_size}-{st.st_mtime:.6f}"
         return f"{int(self._table.size[row])}-{self._table.mtime[row]:.6f}"
 
     def _read_rel(self, rel: str) -> bytes:
@@ -753,6 +766,8 @@ def _touched(op: dict[str, Any]) -> frozenset[str] | None:
     """Sample ids an operation touches; None when it touches the label set or the whole table."""
     if op["op"] in ("add_samples", "add_samples_manual"):
         return frozenset(r["id"] for r in op["rows"])
+    if op["op"] == "add_files":
+        return frozenset(op["ids"])
     if op["op"] in ("add_labels", "rename_label", "delete_label", "undo", "use_version"):
         return None
     ids = op.get("ids")

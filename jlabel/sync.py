@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from jlabel.errors import JLabelError
-from jlabel.files import Listing, parse_voc
+from jlabel.files import FileStat, Listing, parse_voc
 from jlabel.labels import parse_label_text, validate_label_name
 from jlabel.table import SOURCES, SampleTable
 
@@ -76,35 +78,33 @@ def plan_sync(
     ops: list[dict[str, Any]] = []
     known = table.row_of
 
-    new_rows = []
-    for sid, stat in listing.images.items():
-        if sid not in known:
-            new_rows.append({"id": sid, "size": stat.size, "mtime": stat.mtime, "created_at": now})
-    report.added = [r["id"] for r in new_rows]
-    if new_rows:
-        ops.append({"op": "add_samples", "rows": new_rows})
+    images = listing.images
+    same_names = images.keys() == known.keys()  # the usual re-sync: one C-level comparison
+    new_ids = [] if same_names else [sid for sid in images if sid not in known]
+    report.added = new_ids
+    if new_ids:
+        add: dict[str, Any] = {"op": "add_files", "ids": new_ids, "created_at": now}
+        if images[new_ids[0]] is not None:  # listed with sizes and mtimes (remote, or stat'ed)
+            stats = [images[sid] for sid in new_ids]
+            add["sizes"] = [st.size for st in stats]
+            add["mtimes"] = [st.mtime for st in stats]
+        ops.append(add)
 
-    changed, missing, restored = [], [], []
-    for sid, row in known.items():
-        stat = listing.images.get(sid)
-        if stat is None:
-            if not table.missing[row]:
-                missing.append(sid)
-            continue
-        if table.missing[row]:
-            restored.append(sid)
-        if stat.size != table.size[row] or abs(stat.mtime - table.mtime[row]) > 1e-6:
-            changed.append(sid)
+    gone = [] if same_names else sorted(known.keys() - images.keys())
+    flagged = [table.ids[row] for row in np.flatnonzero(table.missing & table.alive).tolist()]
+    flagged_set = set(flagged)
+    missing = [sid for sid in gone if sid not in flagged_set]
+    restored = sorted(sid for sid in flagged if sid in images)
+    changed = _changed_files(table, images) if next(iter(images.values()), None) else []
     if changed:
         ops.append(
             {
                 "op": "update_files",
                 "ids": changed,
-                "sizes": [listing.images[s].size for s in changed],
-                "mtimes": [listing.images[s].mtime for s in changed],
+                "sizes": [images[s].size for s in changed],
+                "mtimes": [images[s].mtime for s in changed],
             }
         )
-    gone = [s for s in known if s not in listing.images]
     if prune and gone:
         ops.append({"op": "remove_samples", "ids": gone})
         report.pruned = gone
@@ -114,10 +114,22 @@ def plan_sync(
         ops.append({"op": "set_missing", "ids": restored, "missing": False})
     report.missing, report.restored, report.changed = missing, restored, changed
 
-    imported = _plan_label_import(table, listing, read_file, report, [r["id"] for r in new_rows])
+    imported = _plan_label_import(table, listing, read_file, report, new_ids)
     if imported:
         ops.append(imported)
     return ops, report
+
+
+def _changed_files(table: SampleTable, images: dict[str, FileStat | None]) -> list[str]:
+    """Known images whose listed size or mtime differs from the table's (listings with stats)."""
+    changed = []
+    for sid, row in table.row_of.items():
+        stat = images.get(sid)
+        if stat is not None and (
+            stat.size != table.size[row] or abs(stat.mtime - table.mtime[row]) > 1e-6
+        ):
+            changed.append(sid)
+    return changed
 
 
 def _plan_label_import(

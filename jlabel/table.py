@@ -426,6 +426,22 @@ class SampleTable:
 
     _op_add_samples_manual = _op_add_samples
 
+    def _op_add_files(self, op: dict) -> None:
+        """Sync's compact form: ids, one creation time, and sizes/mtimes where listed."""
+        new = [i for i, sid in enumerate(op["ids"]) if sid not in self.row_of]
+        if not new:
+            return
+        ids = op["ids"] if len(new) == len(op["ids"]) else [op["ids"][i] for i in new]
+        start = self._grow(len(ids))
+        end = start + len(ids)
+        self.ids[start:end] = ids
+        self.alive[start:end] = True
+        if "sizes" in op:  # remote listings come with sizes and mtimes; local ones do not
+            self.size[start:end] = np.asarray(op["sizes"], dtype=np.int64)[new]
+            self.mtime[start:end] = np.asarray(op["mtimes"], dtype=np.float64)[new]
+        self.created_at[start:end] = _ns(op.get("created_at"))
+        self.row_of.update(zip(ids, range(start, end), strict=True))
+
     def _op_remove_samples(self, op: dict) -> None:
         self._remove_rows(self.rows([sid for sid in op["ids"] if sid in self.row_of]))
 

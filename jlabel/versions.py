@@ -103,7 +103,7 @@ def use(ds: Dataset, name: str) -> None:
 
 
 def _flag_missing(ds: Dataset) -> None:
-    listing_ = list_files(ds.fs, ds._store.root)
+    listing_ = list_files(ds.fs, ds._store.root, stat=False)  # names are all it needs
     t = ds._table
     alive = np.nonzero(t.alive)[0]
     gone = [
@@ -121,6 +121,6 @@ def frame(ds: Dataset, name: str) -> pd.DataFrame:
     if data is None:
         raise NotFound(f"no version {name!r}; see ds.versions() for the names")
     table, _ = read_parquet(data)
-    present = list_files(ds.fs, ds._store.root).images
+    present = list_files(ds.fs, ds._store.root, stat=False).images
     table.missing[:] = [sid not in present for sid in table.ids]
     return q.to_frame(table, np.nonzero(table.alive)[0])

@@ -119,6 +119,17 @@ def test_thumbnails_are_jpeg_buffers_in_order(ds, w):
     assert warm_buffers == buffers
 
 
+def test_an_image_edited_in_place_gets_a_fresh_thumbnail_without_a_sync(ds, w, image_dir):
+    (before,) = req(w, "thumbnails", ids=["img2.png"], size=64)[0]["items"]
+    Image.new("RGB", (40, 20), "red").save(image_dir / "img2.png")
+    os.utime(image_dir / "img2.png", (2e9, 2e9))
+    reply, (data,) = req(w, "thumbnails", ids=["img2.png"], size=64)
+    (item,) = reply["items"]
+    assert (before["orig_width"], item["orig_width"], item["orig_height"]) == (24, 40, 20)
+    assert Image.open(io.BytesIO(data)).convert("RGB").getpixel((5, 5))[0] > 200  # red now
+    assert ds.query(name="img2.png")["width"].iloc[0] == 40
+
+
 def test_corrupt_and_missing_files_are_flagged(ds, w, image_dir: Path):
     (image_dir / "img4.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     (image_dir / "img6.png").unlink()
