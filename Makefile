@@ -92,6 +92,7 @@ demo: env
 	echo "JupyterLab on $(DEMO_NOTEBOOK) (Ctrl+C stops it):"; \
 	echo "    http://127.0.0.1:$(PORT)/lab/tree/$(DEMO_NOTEBOOK)?token=$$token"; \
 	echo ""; \
+	export JLABEL_DEMO_DATA="$(abspath $(DEMO_DIR))"; \
 	exec $(VENV)/bin/jupyter lab $(DEMO_NOTEBOOK) --ServerApp.root_dir="$(CURDIR)" \
 	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
 	  --IdentityProvider.token=$$token $(ALLOW_ROOT) $(JUPYTER_ARGS)
