@@ -57,7 +57,18 @@ export function renderJob(el, job, onCancel) {
       h("div", { class: "jl-progress-bar", style: `width: ${pct}%` })),
     h("span", { class: "jl-job-text", text: running ? `${job.status} ${pct}% ${job.message || ""}` : jobSummary(job) }),
     running && h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Cancel", on: { click: onCancel } }),
+    !running && jobNotes(job).map((note) => h("div", { class: "jl-job-note", text: note })),
   );
+}
+
+/**
+ * What a finished job wants the user to know (fallbacks, too few labels to certify, ...).
+ * @param {{[k: string]: any}} job
+ * @returns {string[]}
+ */
+export function jobNotes(job) {
+  const notes = job?.result?.notes;
+  return Array.isArray(notes) ? notes.map(String) : [];
 }
 
 /**
@@ -80,7 +91,9 @@ export function openAutoLabel(ctx) {
     h("div", { class: "jl-subtitle", text: "History" }),
     history.length === 0
       ? h("div", { class: "jl-muted", text: "No jobs yet." })
-      : h("ul", { class: "jl-history" }, history.map((/** @type {any} */ j) => h("li", { text: `${(j.created_at || "").slice(0, 19).replace("T", " ")}  ${jobSummary(j)}` }))),
+      : h("ul", { class: "jl-history" }, history.map((/** @type {any} */ j) => h("li", {},
+        h("span", { text: `${(j.created_at || "").slice(0, 19).replace("T", " ")}  ${jobSummary(j)}` }),
+        jobNotes(j).map((note) => h("div", { class: "jl-muted", text: note }))))),
   ];
   return openDialog(ctx, {
     title: "Auto-label",

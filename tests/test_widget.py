@@ -315,6 +315,7 @@ class FakeJob:
 
     def __init__(self) -> None:
         self.status, self.progress, self.message, self.error = "running", 0.0, "", None
+        self.id, self.result = "j1", None
         self.callbacks: list = []
 
     def subscribe(self, cb):
@@ -322,7 +323,9 @@ class FakeJob:
         return lambda: self.callbacks.remove(cb)
 
     def to_dict(self) -> dict:
-        return {"id": "j1", "kind": "auto_label", "status": self.status, "progress": self.progress}
+        out = {"id": self.id, "kind": "auto_label", "status": self.status}
+        out["progress"] = self.progress
+        return out if self.result is None else {**out, "result": self.result}
 
     def step(self, status: str, progress: float) -> None:
         self.status, self.progress = status, progress
@@ -338,6 +341,15 @@ def test_job_progress_is_mirrored_into_the_job_trait(w):
     assert w.job == {"id": "j1", "kind": "auto_label", "status": "done", "progress": 1.0}
     w.close()
     assert job.callbacks == []
+
+
+def test_a_finished_jobs_notes_are_told_to_the_user(w):
+    job = FakeJob()
+    w.watch_job(job)
+    job.result = {"proposed": 0, "notes": ["Too few labels to certify 95% precision."]}
+    job.step("done", 1.0)
+    assert w.notice["text"] == "Too few labels to certify 95% precision."
+    assert w.job["result"]["notes"] == job.result["notes"]
 
 
 def test_auto_label_preconditions_come_back_as_errors(w):

@@ -126,6 +126,13 @@ def job_history(ds: Any, limit: int = 20) -> list[dict[str, Any]]:
     return [job_dict(item) for item in list(items)[:limit]]
 
 
+def job_notes(job: Mapping[str, Any]) -> list[str]:
+    """What a finished job wants the user to know (fallbacks, too few labels, ...)."""
+    result = job.get("result") or {}
+    notes = result.get("notes") if isinstance(result, Mapping) else None
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
 def estimated_precision(history: Iterable[Mapping[str, Any]]) -> float | None:
     """The estimated precision reported by the newest finished job, if any."""
     for item in history:

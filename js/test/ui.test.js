@@ -194,6 +194,17 @@ describe("the app", () => {
     await tick();
     expect(calls.at(-1).msg).toEqual({ op: "reject", ids: ["img-2.png"] });
   });
+  it("shows a finished job's notes as text under its summary, not while it runs", async () => {
+    const note = `Too few labels to certify 95% precision ${HOSTILE}`;
+    const job = { kind: "auto_label", params: { mode: "fast" }, status: "running", progress: 0.5, result: { notes: [note] } };
+    const { model, root } = mount({ job });
+    expect(root.querySelector(".jl-job-text").textContent).toMatch(/running 50%/);
+    expect(root.querySelector(".jl-job-note")).toBeNull();
+    model.set("job", { ...job, status: "done", progress: 1 });
+    await tick();
+    expect(root.querySelector(".jl-job-note").textContent).toBe(note);
+    expect(root.querySelector(".jl-job img")).toBeNull();
+  });
   it("cleans up: revokes its pixel URLs on destroy", async () => {
     const revoked = stubUrls();
     const { app } = mount();
