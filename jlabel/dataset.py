@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from jlabel import query as q
+from jlabel import sample_check
 from jlabel import versions as _versions
 from jlabel.errors import ImageRejected, JLabelError, NotFound, StorageError
 from jlabel.files import info_mtime as file_mtime
@@ -588,15 +589,17 @@ class Dataset:
         name: str | None = None,
         labeled_by: Iterable[str] | str | None = None,
         group: Iterable[str] | str | None = None,
+        ids: Iterable[str] | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> pd.DataFrame:
         """Samples of a tab matching every given filter, as a DataFrame (columns of `to_pandas`).
 
         tab: "all", "unlabeled", "labeled", "to_confirm". created: "day", "month" or (start, end).
+        ids: only these samples (unknown ids are ignored).
         """
         with self._lock:
-            rows = self._query_rows(tab, labels, hard, created, name, labeled_by, group)
+            rows = self._query_rows(tab, labels, hard, created, name, labeled_by, group, ids)
             end = None if limit is None else offset + limit
             return q.to_frame(self._table, rows[offset:end])
 
@@ -611,7 +614,7 @@ class Dataset:
             base = q.filter_mask(self._table, **filters)
             return {tab: int((q.tab_mask(self._table, tab) & base).sum()) for tab in q.TABS}
 
-    def _query_rows(self, tab, labels, hard, created, name, labeled_by, group) -> np.ndarray:
+    def _query_rows(self, tab, labels, hard, created, name, labeled_by, group, ids) -> np.ndarray:
         mask = q.tab_mask(self._table, tab) & q.filter_mask(
             self._table,
             labels=labels,
@@ -620,6 +623,7 @@ class Dataset:
             name=name,
             labeled_by=labeled_by,
             group=group,
+            ids=ids,
         )
         return q.sorted_rows(self._table, mask, tab)
 
@@ -635,6 +639,7 @@ class Dataset:
                 kw.get("name"),
                 kw.get("labeled_by"),
                 kw.get("group"),
+                kw.get("ids"),
             )
             return self._table.ids[rows].tolist()
 
@@ -692,6 +697,20 @@ class Dataset:
         self._table = table
 
     # ------------------------------------------------------------------ store helpers
+    # ------------------------------------------------------------------ checking proposals
+    def sample_proposals(self, n: int = 20, *, seed: int | None = None) -> list[str]:
+        """Draw `n` random To Be Confirmed proposals for the user to review; returns their ids.
+
+        Review each (confirm, edit then confirm, or reject); `sample_check()` then estimates
+        the precision of the remaining proposals from the share confirmed as proposed.
+        """
+        return sample_check.draw(self, n, seed)
+
+    def sample_check(self) -> dict[str, Any] | None:
+        """Progress and precision estimate of the last `sample_proposals` draw (None: none)."""
+        with self._lock:
+            return sample_check.status(self)
+
     def store_path(self, *parts: str) -> str:
         """A path inside ``<root>/.jlabel/``."""
         return self._store.path(*parts)

@@ -59,10 +59,15 @@ def filter_mask(
     name: str | None = None,
     labeled_by: Iterable[str] | str | None = None,
     group: Iterable[str] | str | None = None,
+    ids: Iterable[str] | None = None,
     now: dt.datetime | None = None,
 ) -> np.ndarray:
     """Rows matching every given filter (None = no filter). Lists mean "any of"."""
     mask = table.alive.copy()
+    if ids is not None:
+        only = np.zeros_like(mask)
+        only[[table.row_of[sid] for sid in _as_list(ids) if sid in table.row_of]] = True
+        mask &= only
     if labels is not None:
         any_label = np.zeros_like(mask)
         for label in _as_list(labels):

@@ -1,8 +1,9 @@
 // @ts-check
-/** The filter bar: hard example, labels, creation time, file name/path, labeled by, group. */
+/** The filter bar: hard example, labels, creation time, file name/path, labeled by, group, and
+ * the random sample of proposals under review (an `ids` filter). */
 import { h, replaceChildren } from "./dom.js";
 
-export const EMPTY_FILTERS = { hard: null, labels: null, created: null, name: null, labeled_by: null, group: null };
+export const EMPTY_FILTERS = { hard: null, labels: null, created: null, name: null, labeled_by: null, group: null, ids: null };
 
 /**
  * Is any filter set?
@@ -71,9 +72,13 @@ export function createFilters(ctx) {
     const group = groups.length
       ? select("group", f.group || "", [["", "Any group"], ...groups.map((/** @type {string} */ g) => /** @type {[string, string]} */ ([g, g]))], (v) => setFilter({ group: v || null }))
       : null;
+    const sample = Array.isArray(f.ids) && f.ids.length
+      ? h("span", { class: "jl-chip jl-chip-filter", dataset: { filter: "ids" } }, `random sample of ${f.ids.length}`,
+        h("button", { class: "jl-x", type: "button", text: "×", title: "show every image again", on: { click: () => setFilter({ ids: null }) } }))
+      : null;
     const clear = h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Clear filters", disabled: !isFiltered(f),
       on: { click: () => ctx.set({ filters: { ...EMPTY_FILTERS } }) } });
-    replaceChildren(el, hard, addLabel, chips, createdSel, created === "custom" && [start, "–", end], name, by, group, clear);
+    replaceChildren(el, sample, hard, addLabel, chips, createdSel, created === "custom" && [start, "–", end], name, by, group, clear);
   };
   return { el, update };
 }

@@ -295,6 +295,35 @@ def test_proposals_confirm_reject_and_edit(image_dir: Path):
     assert ds.counts()["to_confirm"] == 0 and ds.counts()["labeled"] == 3
 
 
+def test_a_checked_random_sample_of_proposals_estimates_their_precision(image_dir: Path):
+    ds = jlabel.open(image_dir)
+    assert ds.sample_check() is None
+    with pytest.raises(JLabelError, match="no proposals to check"):
+        ds.sample_proposals()
+    ids = [f"img{i}.png" for i in range(8)]
+    ds.set_proposals(ids, [["cat"]] * 8, [[0.9]] * 8)
+    sample = ds.sample_proposals(4, seed=1)
+    assert len(set(sample)) == 4 and set(sample) <= set(ids)
+    assert ds.sample_proposals(4, seed=1) == sample  # a seed repeats the draw
+    assert list(ds.query(tab="to_confirm", ids=sample)["id"]) == sorted(sample)
+    assert ds.count(tab="to_confirm", ids=[*sample, "no-such.png"]) == 4
+    check = ds.sample_check()
+    assert (check["size"], check["reviewed"], check["pending"]) == (4, 0, 4)
+    assert check["estimated_precision"] is None
+    a, b, c, d = sample
+    ds.confirm([a])  # right as proposed
+    ds.set_proposal(b, "dog")  # edited, then confirmed: the proposal was wrong
+    ds.confirm([b])
+    ds.reject([c])  # wrong
+    check = jlabel.open(image_dir).sample_check()  # kept with the dataset
+    assert (check["reviewed"], check["right"], check["pending"]) == (3, 1, 1)
+    assert check["estimated_precision"] == pytest.approx(2 / 5)
+    ds.delete_images([d])
+    assert ds.sample_check()["size"] == 3 and ds.sample_check()["pending"] == 0
+    with pytest.raises(JLabelError, match="at least 1"):
+        ds.sample_proposals(0)
+
+
 def test_versions_create_list_use_never_lose_working_state(image_dir: Path):
     ds = jlabel.open(image_dir)
     ds.label(["img0.png"], "cat")

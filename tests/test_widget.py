@@ -352,6 +352,27 @@ def test_a_finished_jobs_notes_are_told_to_the_user(w):
     assert w.job["result"]["notes"] == job.result["notes"]
 
 
+def test_checking_a_random_sample_of_proposals(ds, w):
+    assert "no proposals to check" in req(w, "sample_proposals", n=3)[0]["error"]
+    ids = [f"img{i}.png" for i in range(6)]
+    ds.set_proposals(ids, [["cat"]] * 6, [[0.9]] * 6)
+    reply, _ = req(w, "sample_proposals", n=3)
+    sample = reply["ids"]
+    assert w.tab == "to_confirm" and w.filters["ids"] == sample
+    assert sorted(r["id"] for r in w.rows) == sorted(sample) and w.counts["to_confirm"] == 3
+    assert (w.sample_check["size"], w.sample_check["pending"]) == (3, 3)
+    req(w, "confirm", ids=sample[:2])
+    req(w, "reject", ids=sample[2:])
+    assert w.sample_check["reviewed"] == 3 and w.sample_check["right"] == 2
+    assert w.sample_check["estimated_precision"] == pytest.approx(3 / 5)
+    assert w.counts["to_confirm"] == 0  # the sample is done; clearing the filter shows the rest
+    w.filters = {**w.filters, "ids": None}
+    assert w.counts["to_confirm"] == 3
+    req(w, "sample_proposals", n=2)
+    req(w, "confirm", ids=None)  # "Confirm all" under a filter confirms what the tab shows
+    assert ds.count(tab="to_confirm") == 1
+
+
 def test_auto_label_preconditions_come_back_as_errors(w):
     reply, _ = req(w, "auto_label", mode="fast", target_precision=0.95)
     assert reply["type"] == "PreconditionError"

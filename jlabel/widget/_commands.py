@@ -168,8 +168,11 @@ def delete_label(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
 # -- proposals (To Be Confirmed) -------------------------------------------------------------
 @_handler
 def confirm(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
-    """Accept proposals: of `ids`, or all when `ids` is null."""
+    """Accept proposals: of `ids`, or when `ids` is null all that the filters let through."""
     ids = None if msg.get("ids") is None else _ids(msg)
+    filters = _view.query_filters(w.filters)
+    if ids is None and filters:  # "Confirm all (N)" means the N the tab shows
+        ids = w.dataset.query_ids(tab="to_confirm", **filters)
     w.dataset.confirm(ids)
     if ids is not None:
         gone = set(ids)
@@ -198,6 +201,16 @@ def set_proposal(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
         w.dataset.add_labels(*new)
     w.dataset.set_proposal(_ids(msg), *names)
     return OK
+
+
+@_handler
+def sample_proposals(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
+    """Draw a random sample of proposals to review and show only it (the `ids` filter)."""
+    ids = w.dataset.sample_proposals(int(msg.get("n") or 20))
+    w.sample_check = _view.sample_check(w.dataset)
+    w.tab = "to_confirm"
+    w.filters = {**_view.EMPTY_FILTERS, "ids": ids}
+    return {"ok": True, "ids": ids}, []
 
 
 # -- dataset-wide ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ class Labeler(anywidget.AnyWidget):
     tab = t.Unicode("all").tag(sync=True)
     """Current tab: `all`, `unlabeled`, `labeled` or `to_confirm`."""
     filters = t.Dict(dict(_view.EMPTY_FILTERS)).tag(sync=True)
-    """Filters as `ds.query` takes them: hard, labels, created, name, labeled_by, group."""
+    """Filters as `ds.query` takes them: hard, labels, created, name, labeled_by, group, ids."""
     page = t.Int(0).tag(sync=True)
     """Zero-based page number in the current tab."""
     page_size = t.Int(48).tag(sync=True)
@@ -59,6 +59,8 @@ class Labeler(anywidget.AnyWidget):
     """Finished jobs, newest first."""
     estimated_precision = t.Float(None, allow_none=True).tag(sync=True)
     """Estimated precision of the proposals awaiting confirmation (from the newest job)."""
+    sample_check = t.Dict().tag(sync=True)
+    """The random sample of proposals under review: size, reviewed, right, pending, estimate."""
     limits = t.Dict().tag(sync=True)
     """Upload limits in bytes: `{"file": ..., "batch": ...}`."""
     notice = t.Dict().tag(sync=True)
@@ -133,6 +135,7 @@ class Labeler(anywidget.AnyWidget):
         self.versions = _view.version_list(self._ds)
         self.job_history = history
         self.estimated_precision = _view.estimated_precision(history)
+        self.sample_check = _view.sample_check(self._ds)
 
     @t.observe("tab", "filters", "page", "page_size")
     def _on_view_change(self, change: dict[str, Any]) -> None:
@@ -161,6 +164,8 @@ class Labeler(anywidget.AnyWidget):
                 self._update_rows()
                 if event in ("version", "refresh", "undo"):
                     self._update_meta()
+                elif self.sample_check:  # reviewing the sample moves its counts
+                    self.sample_check = _view.sample_check(self._ds)
         except Exception as exc:  # the callback runs inside dataset calls: never raise there
             self.say(f"could not refresh the view: {exc}", kind="error")
 

@@ -14,7 +14,7 @@ import pandas as pd
 from jlabel.query import PUBLIC_COLUMNS
 
 TABS = ("all", "unlabeled", "labeled", "to_confirm")
-FILTER_KEYS = ("hard", "labels", "created", "name", "labeled_by", "group")
+FILTER_KEYS = ("hard", "labels", "created", "name", "labeled_by", "group", "ids")
 EMPTY_FILTERS: dict[str, Any] = dict.fromkeys(FILTER_KEYS)
 
 
@@ -26,8 +26,8 @@ def query_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ValueError(f"unknown filter {key!r}; filters are {', '.join(FILTER_KEYS)}")
         if value is None or value == "" or value == []:
             continue
-        if key == "labels":
-            value = [value] if isinstance(value, str) else list(value)
+        if key in ("labels", "ids"):
+            value = [value] if isinstance(value, str) else [str(v) for v in value]
         elif key == "created" and isinstance(value, (list, tuple)):
             start, end = ([*list(value), None, None])[:2]
             if not start and not end:
@@ -131,6 +131,13 @@ def job_notes(job: Mapping[str, Any]) -> list[str]:
     result = job.get("result") or {}
     notes = result.get("notes") if isinstance(result, Mapping) else None
     return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+def sample_check(ds: Any) -> dict[str, Any]:
+    """The dataset's sample check of proposals (empty when none or not supported)."""
+    status = getattr(ds, "sample_check", None)
+    result = status() if status is not None else None
+    return {str(k): _plain(v) for k, v in result.items()} if result else {}
 
 
 def estimated_precision(history: Iterable[Mapping[str, Any]]) -> float | None:

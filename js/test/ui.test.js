@@ -205,6 +205,26 @@ describe("the app", () => {
     expect(root.querySelector(".jl-job-note").textContent).toBe(note);
     expect(root.querySelector(".jl-job img")).toBeNull();
   });
+  it("checks a random sample: asks the kernel, then shows the review progress and a removable filter chip", async () => {
+    const to_confirm = { all: 6, unlabeled: 0, labeled: 0, to_confirm: 6 };
+    const { calls, model, root } = mount({ tab: "to_confirm", counts: to_confirm });
+    const button = root.querySelector("[data-action=check-sample]");
+    expect(button.textContent).toBe("Check a random sample");
+    expect(root.querySelector(".jl-sample-check").hidden).toBe(true);
+    button.click();
+    await tick();
+    expect(calls.at(-1).msg).toEqual({ op: "sample_proposals", n: 20 });
+    model.set("sample_check", { size: 3, reviewed: 2, right: 1, pending: 1, estimated_precision: 0.5 });
+    model.set("filters", { ids: ["img-0.png", "img-1.png", "img-2.png"] });
+    await tick();
+    expect(root.querySelector(".jl-sample-check").textContent)
+      .toBe("Random sample: 2 of 3 reviewed, 1 confirmed as proposed; so far estimated precision of the proposals 50.0%.");
+    expect(button.textContent).toBe("New random sample");
+    const chip = root.querySelector("[data-filter=ids]");
+    expect(chip.textContent).toMatch(/random sample of 3/);
+    chip.querySelector("button").click();
+    expect(model.get("filters").ids).toBeNull();
+  });
   it("cleans up: revokes its pixel URLs on destroy", async () => {
     const revoked = stubUrls();
     const { app } = mount();

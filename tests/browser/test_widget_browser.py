@@ -173,6 +173,14 @@ def test_to_be_confirmed_tab_confirm_selected(open_notebook, lab_server):
         "print(list(f.loc['digit-0000.png', 'labels']), f.loc['digit-0000.png', 'source'])"
     )
     assert out == "['d0'] auto"
+    # check a random sample of the 10 left: the grid shows only it; confirm it as proposed
+    root.locator("[data-action=check-sample]").click()
+    root.locator("[data-filter=ids]", has_text="random sample of 10").wait_for()
+    root.locator(".jl-cell .jl-check").nth(2).click()
+    root.locator("[data-action=confirm-selected]").click()
+    root.locator(".jl-sample-check", has_text="1 of 10 reviewed, 1 confirmed").wait_for()
+    save(nb, "widget-sample-check")
+    assert nb.kernel_eval("print(ds.sample_check()['right'])") == "1"
 
 
 def test_preview_opens_moves_and_closes_with_keys(open_notebook, lab_server):
