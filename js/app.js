@@ -62,7 +62,7 @@ export function createApp({ model, el, invoke }) {
         notices.show(err instanceof ApiError || err instanceof Error ? err.message : String(err), "error");
       }
     },
-    notify: (/** @type {string} */ text, kind = "info") => notices.show(text, kind),
+    notify: (/** @type {string} */ text, /** @type {"info"|"error"} */ kind = "info") => notices.show(text, kind),
     openPreview: (/** @type {string} */ id) => preview.open(id),
     clearPixels: () => {
       pixels.clear();

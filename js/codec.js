@@ -4,11 +4,11 @@
 /**
  * Bytes of a buffer as anywidget delivers it (DataView), or an ArrayBuffer / typed array.
  * @param {DataView | ArrayBuffer | ArrayBufferView} buf
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>} (anywidget's buffers are never shared memory)
  */
 export function bytesOf(buf) {
   if (buf instanceof ArrayBuffer) return new Uint8Array(buf);
-  if (ArrayBuffer.isView(buf)) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (ArrayBuffer.isView(buf)) return new Uint8Array(/** @type {ArrayBuffer} */ (buf.buffer), buf.byteOffset, buf.byteLength);
   throw new TypeError("expected a DataView or ArrayBuffer");
 }
 

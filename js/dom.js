@@ -1,10 +1,8 @@
 // @ts-check
 /** Tiny DOM builder. Strings always become text nodes: no user data ever goes through innerHTML. */
 
-/**
- * @typedef {{[key: string]: any}} Props
- * @typedef {Node | string | number | null | undefined | false | Child[]} Child
- */
+/** @typedef {{[key: string]: any}} Props */
+/** @typedef {Node | string | number | null | undefined | false | any[]} Child  (arrays nest) */
 
 /**
  * Create an element.
