@@ -1,0 +1,123 @@
+"""`to_torch`: a dataset's samples as a `torch.utils.data.Dataset`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from jlabel.errors import PreconditionError
+from jlabel.export.values import labels_of
+
+if TYPE_CHECKING:
+    import torch
+
+    from jlabel.dataset import Dataset
+
+
+def to_torch(
+    ds: Dataset,
+    *,
+    tab: str = "labeled",
+    transform: Callable[[torch.Tensor], Any] | None = None,
+    multi_label: bool | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    **filters: Any,
+) -> torch.utils.data.Dataset:
+    """A `torch.utils.data.Dataset` of the samples of `tab` (narrowed by `filters`).
+
+    Item `i` is `(image, target)`: `image` a float tensor of shape (3, H, W) in [0, 1] (RGB;
+    resized to `image_size`, an int or (height, width), when given: needed to batch images of
+    different sizes), passed through `transform` when given. `target` is the class index
+    (int; -1 for a sample without a label) for a single-label dataset, or a float tensor of
+    shape (len(classes),) with 1.0 per label (multi-hot) for a multi-label one.
+    `multi_label=None` picks multi-label when some sample has more than one label.
+    `classes` (= `ds.labels` at creation), `class_to_idx`, `ids` and `targets` are attributes.
+    The samples and their labels are fixed when it is created.
+    """
+    rows = ds.query(tab=tab, **filters)
+    ids, labels = list(rows["id"]), labels_of(rows)
+    classes = list(ds.labels)
+    for names in labels:
+        classes.extend(n for n in names if n not in classes)
+    many = [i for i, names in zip(ids, labels, strict=True) if len(names) > 1]
+    if multi_label is None:
+        multi_label = bool(many)
+    elif not multi_label and many:
+        shown = ", ".join(repr(i) for i in many[:3])
+        raise PreconditionError(
+            f"{len(many)} sample(s) have several labels (e.g. {shown}); pass multi_label=True "
+            "for multi-hot targets, or remove the extra labels"
+        )
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    paths = [ds.source_path(i) for i in ids]
+    cls = globals().get("TorchImages") or __getattr__("TorchImages")
+    return cls(ds.fs, paths, ids, labels, classes, multi_label, transform, image_size)
+
+
+def _make_torch_images() -> type:
+    import numpy as np
+    import torch
+
+    from jlabel.images import open_rgb
+
+    class TorchImages(torch.utils.data.Dataset):
+        """Labeled images as (CHW float tensor in [0, 1], target); see `to_torch`.
+
+        Holds the filesystem and file paths, not the Dataset, so it pickles into DataLoader
+        worker processes.
+        """
+
+        def __init__(
+            self,
+            fs: Any,
+            paths: list[str],
+            ids: list[str],
+            labels: list[list[str]],
+            classes: list[str],
+            multi_label: bool,
+            transform: Callable[[torch.Tensor], Any] | None,
+            image_size: tuple[int, int] | None,
+        ) -> None:
+            self.fs, self.paths, self.ids = fs, paths, ids
+            self.classes = classes
+            self.class_to_idx = {name: k for k, name in enumerate(classes)}
+            self.multi_label = multi_label
+            self.transform, self.image_size = transform, image_size
+            if multi_label:
+                self.targets = torch.zeros(len(ids), len(classes))
+                for row, names in enumerate(labels):
+                    for name in names:
+                        self.targets[row, self.class_to_idx[name]] = 1.0
+            else:
+                self.targets = [self.class_to_idx[n[0]] if n else -1 for n in labels]
+
+        def __len__(self) -> int:
+            return len(self.ids)
+
+        def __getitem__(self, index: int) -> tuple[Any, Any]:
+            image = open_rgb(self.fs.cat_file(self.paths[index]))
+            if self.image_size is not None:
+                height, width = self.image_size
+                image = image.resize((width, height), resample=2)  # 2 = bilinear
+            array = np.asarray(image, dtype=np.uint8)
+            tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+            if self.transform is not None:
+                tensor = self.transform(tensor)
+            target = self.targets[index]
+            return tensor, target.clone() if self.multi_label else target
+
+        def __repr__(self) -> str:
+            kind = "multi-label" if self.multi_label else "single-label"
+            return f"<TorchImages: {len(self)} images, {len(self.classes)} classes, {kind}>"
+
+    TorchImages.__module__, TorchImages.__qualname__ = __name__, "TorchImages"  # picklable
+    return TorchImages
+
+
+def __getattr__(name: str) -> Any:  # TorchImages is built on first use: torch imports slowly
+    if name == "TorchImages":
+        cls = _make_torch_images()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
