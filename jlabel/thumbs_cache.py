@@ -64,11 +64,15 @@ class ThumbnailCache:
         *,
         max_bytes: int = 2 * 1024**3,
         workers: int | None = None,
+        decoders: int | None = None,
     ) -> None:
         self.directory = os.fspath(directory) if directory is not None else default_cache_dir()
         self.max_bytes = max_bytes
-        self.workers = workers or cpu_count()
-        """Decode threads of `get_many` (default: one per CPU; decoding is CPU-bound)."""
+        self.workers = workers or min(8, cpu_count() + 2)
+        """Threads of `get_many`: more than CPUs, so that slow reads (S3) overlap."""
+        self.decoders = decoders or cpu_count()
+        """How many of them may decode at once (decoding is CPU-bound: one per CPU)."""
+        self._decoding = threading.BoundedSemaphore(self.decoders)
         self._written = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -238,8 +242,7 @@ class ThumbnailCache:
         error = blob[n : n + elen].decode("utf-8", "replace") if elen else None
         return Thumb(jpeg, w, h, ow or None, oh or None, bool(flags & _CORRUPT), False, error)
 
-    @staticmethod
-    def _compute(read_bytes: ReadBytes, size: int) -> tuple[Thumb, bool]:
+    def _compute(self, read_bytes: ReadBytes, size: int) -> tuple[Thumb, bool]:
         """The thumbnail, and whether to cache it (not when the file could not be read)."""
         try:
             data = read_bytes()
@@ -247,7 +250,8 @@ class ThumbnailCache:
             return placeholder(size, missing=True, error=f"missing: {_reason(exc)}"), False
         except Exception as exc:  # e.g. S3 unreachable: show it, try again next time
             return placeholder(size, error=f"unreadable: {_reason(exc)}"), False
-        return make_thumbnail(data, size), True
+        with self._decoding:  # reads overlap freely; decodes never outnumber the CPUs
+            return make_thumbnail(data, size), True
 
     def _defer(self, batch: list[tuple[str, Thumb]]) -> None:
         if not batch:

@@ -435,3 +435,36 @@ def test_thumbnail_names_are_still_importable_from_images():
     assert images.ThumbnailCache is thumbs_cache.ThumbnailCache
     with pytest.raises(AttributeError):
         images.no_such_name  # noqa: B018
+
+
+def test_reads_overlap_on_all_workers_but_decodes_never_outnumber_decoders(
+    tmp_path, monkeypatch, astronaut_jpeg
+):
+    import threading
+
+    from jlabel import thumbs_cache
+
+    cache = ThumbnailCache(tmp_path, workers=4, decoders=2)
+    all_reading = threading.Barrier(4, timeout=30)  # breaks unless 4 reads run at once
+    lock, active, most = threading.Lock(), [0], [0]
+    real = thumbs_cache.make_thumbnail
+
+    def counting(data, size):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            return real(data, size)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    def read():
+        all_reading.wait()
+        return astronaut_jpeg
+
+    monkeypatch.setattr(thumbs_cache, "make_thumbnail", counting)
+    out = cache.get_many([("ds", f"{i}.jpg", "v", read) for i in range(4)], 64)
+    assert all(t.ok for t in out)  # a broken barrier would give "unreadable" placeholders
+    assert most[0] <= 2
+    cache.close()
