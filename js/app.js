@@ -236,10 +236,14 @@ export function createApp({ model, el, invoke }) {
     }
   });
 
-  // another kernel may change the dataset: pick that up now and then (quietly)
-  const timer = setInterval(() => {
+  // Another kernel may change the dataset: pick that up now and then (quietly). These pings
+  // also tell the kernel this view is alive: a widget no view has pinged for a while stops
+  // recomputing its page on every change, and catches up on its next request.
+  const ping = () => {
     if (document.visibilityState === "visible" && root.isConnected) quiet("refresh").catch(() => {});
-  }, REFRESH_EVERY);
+  };
+  const timer = setInterval(ping, REFRESH_EVERY);
+  document.addEventListener("visibilitychange", ping);
 
   pending = new Set(TRAITS);
   flush();
@@ -249,6 +253,7 @@ export function createApp({ model, el, invoke }) {
     pixels,
     destroy() {
       clearInterval(timer);
+      document.removeEventListener("visibilitychange", ping);
       for (const [event, fn] of listeners) model.off(event, fn);
       preview.close();
       pixels.clear();

@@ -103,6 +103,18 @@ def test_errors_come_back_as_data(w, msg, needle):
     assert buffers == []
 
 
+def test_a_widget_no_view_asks_for_stops_following_changes_until_asked(ds, w, monkeypatch):
+    req(w, "refresh")  # a view pinged
+    ds.label(["img0.png"], "cat")
+    assert w.counts["labeled"] == 1  # followed at once
+    monkeypatch.setattr("jlabel.widget._labeler.IDLE_AFTER_S", 0.0)  # the view went away
+    ds.label(["img1.png"], "cat")
+    assert w.counts["labeled"] == 1  # not recomputed for nobody
+    req(w, "refresh")  # a view is back: it catches up before its request runs
+    assert w.counts["labeled"] == 2
+    assert {r["id"]: r["labels"] for r in w.rows}["img1.png"] == ["cat"]
+
+
 def test_thumbnails_are_jpeg_buffers_in_order(ds, w):
     ids = ["img3.png", "img0.png", "img7.png"]
     reply, buffers = req(w, "thumbnails", ids=ids, size=64)

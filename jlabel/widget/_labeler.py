@@ -16,6 +16,10 @@ from jlabel.widget._commands import HANDLERS, error_reply
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 _PAGE_SIZES = (24, 48, 96, 192)
+IDLE_AFTER_S = 90.0
+"""A widget whose views sent nothing for this long (they ping every 20 s while visible: the
+cell was re-run, the notebook closed or hidden) stops following dataset changes until its next
+request, so widgets left behind do not slow labeling down."""
 
 
 class Labeler(anywidget.AnyWidget):
@@ -83,6 +87,8 @@ class Labeler(anywidget.AnyWidget):
         self.prefetch = True
         """Decode the next page's thumbnails in the background after serving a page."""
         self._job_sent = 0.0
+        self._last_request: float | None = None  # monotonic; None until a view has asked
+        self._behind = False  # skipped dataset changes while idle
         super().__init__(tab=tab, page_size=page_size)
         self.limits = _upload_limits(dataset)
         self.user = str(getattr(dataset, "user", "") or "")
@@ -157,6 +163,10 @@ class Labeler(anywidget.AnyWidget):
     def _on_dataset_event(self, event: str) -> None:
         if event == "image_info":
             return  # sizes learned from decoding thumbnails: nothing the grid shows changed
+        last = self._last_request
+        if last is not None and time.monotonic() - last > IDLE_AFTER_S:
+            self._behind = True  # no view is looking: catch up when one asks again
+            return
         try:
             with self._lock, self.hold_sync():
                 self._update_counts()
@@ -209,6 +219,10 @@ class Labeler(anywidget.AnyWidget):
             handler = HANDLERS.get(op)
             if handler is None:
                 raise ValueError(f"unknown widget action {op!r}")
+            self._last_request = time.monotonic()
+            if self._behind:
+                self._behind = False
+                self.refresh_view()
             with self._lock:
                 reply, out = handler(self, msg, list(buffers or []))
             return reply, out

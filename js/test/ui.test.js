@@ -225,6 +225,18 @@ describe("the app", () => {
     chip.querySelector("button").click();
     expect(model.get("filters").ids).toBeNull();
   });
+  it("pings the kernel when the page becomes visible again, until destroyed", async () => {
+    const { app, calls } = mount();
+    await tick();
+    const pings = () => calls.filter((c) => c.msg.op === "refresh").length;
+    document.dispatchEvent(new Event("visibilitychange"));
+    await tick();
+    expect(pings()).toBe(1);
+    app.destroy();
+    document.dispatchEvent(new Event("visibilitychange"));
+    await tick();
+    expect(pings()).toBe(1);
+  });
   it("cleans up: revokes its pixel URLs on destroy", async () => {
     const revoked = stubUrls();
     const { app } = mount();
