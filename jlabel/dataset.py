@@ -696,7 +696,6 @@ class Dataset:
         table.current_version = name
         self._table = table
 
-    # ------------------------------------------------------------------ store helpers
     # ------------------------------------------------------------------ checking proposals
     def sample_proposals(self, n: int = 20, *, seed: int | None = None) -> list[str]:
         """Draw `n` random To Be Confirmed proposals for the user to review; returns their ids.
@@ -711,6 +710,7 @@ class Dataset:
         with self._lock:
             return sample_check.status(self)
 
+    # ------------------------------------------------------------------ store helpers
     def store_path(self, *parts: str) -> str:
         """A path inside ``<root>/.jlabel/``."""
         return self._store.path(*parts)
