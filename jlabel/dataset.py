@@ -382,6 +382,7 @@ class Dataset:
                 "hard": None if hard is None else [bool(h) for h in hard],
             }
         )
+        sample_check.forget_if_reproposed(self, ids)  # its answers were about old proposals
 
     def set_proposal(self, ids: str | Iterable[str], *names: str) -> None:
         """Edit the proposed labels of samples before confirming them."""

@@ -77,6 +77,8 @@ def status(ds: Dataset) -> dict[str, Any] | None:
     }
 
 
-def clear(ds: Dataset) -> None:
-    """Forget the current sample check."""
-    ds.write_store_json(STORE_FILE, {})
+def forget_if_reproposed(ds: Dataset, ids: list[str]) -> None:
+    """Forget the current check when new proposals (a new job) replace sampled ones."""
+    check = ds.read_store_json(STORE_FILE)
+    if check and not set(check["ids"]).isdisjoint(ids):
+        ds.write_store_json(STORE_FILE, {})
