@@ -11,8 +11,10 @@ import queue
 import struct
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 from jlabel.errors import NotFound
 from jlabel.images import _reason
@@ -30,6 +32,14 @@ _MISSING_ERRORS = (FileNotFoundError, NotFound)
 _WRITER_IDLE_S = 5.0  # the writer thread ends after this long without work
 _tmp_names = itertools.count()
 _caches: weakref.WeakSet[ThumbnailCache] = weakref.WeakSet()
+
+
+class _Job(NamedTuple):
+    future: Future
+    path: str
+    read_bytes: ReadBytes
+    size: int
+    defer: bool
 
 
 def default_cache_dir() -> str:
@@ -78,6 +88,10 @@ class ThumbnailCache:
         self._idle = threading.Condition(self._lock)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[str, Thumb] = {}  # computed, not yet on disk (served from here)
+        self._unwritten: list[tuple[str, Thumb]] = []  # in _pending, not yet queued to write
+        self._inflight: dict[str, Future] = {}  # being computed, by path
+        self._now: deque[_Job] = deque()  # jobs waiting for a thread: foreground first
+        self._later: deque[_Job] = deque()  # then background (prefetch)
         self._queue: queue.SimpleQueue[list[tuple[str, Thumb]]] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._folders: set[str] = set()
@@ -116,46 +130,52 @@ class ThumbnailCache:
         *,
         workers: int | None = None,
         defer_writes: bool = True,
+        background: bool = False,
     ) -> list[Thumb]:
         """Thumbnails for `(ds_key, sample_id, file_version, read_bytes)` items, in order.
 
         Hits are read directly; misses are read and decoded in a thread pool (Pillow releases
         the GIL while decoding and resizing, and reads from S3 overlap): the cache's own pool of
-        `self.workers` threads, or a pool for this call when `workers` differs. With
-        `defer_writes` the new entries are written to disk by a background thread after this
-        returns (until then they are served from memory; `flush()` waits for them).
+        `self.workers` threads, or a pool for this call when `workers` differs. A thumbnail
+        another call is already computing is waited for, not computed twice; `background`
+        work (prefetching) waits behind everything else. With `defer_writes` the new entries
+        are written to disk by a background thread after this returns (until then they are
+        served from memory; `flush()` waits for them).
         """
         out: list[Thumb | None] = []
-        misses: list[tuple[int, str, ReadBytes]] = []
+        waits: list[tuple[int, Future]] = []
+        mine: list[_Job] = []
         for ds_key, sample_id, file_version, read_bytes in items:
             path = self.path_for(ds_key, sample_id, file_version, size)
             thumb = self._load(path)
             if thumb is None:
-                misses.append((len(out), path, read_bytes))
+                with self._lock:  # another call may have finished or started it meanwhile
+                    thumb = self._pending.get(path)
+                    future = None if thumb is not None else self._inflight.get(path)
+                    if thumb is None and future is None:
+                        future = self._inflight[path] = Future()
+                        mine.append(_Job(future, path, read_bytes, size, defer_writes))
+                if future is not None:
+                    waits.append((len(out), future))
             out.append(thumb)
-        if not misses:
-            return out  # type: ignore[return-value]  # all hits
-        if len(misses) == 1:
-            results = [self._compute(misses[0][2], size)]
-        elif workers is not None and workers != self.workers:
-            with ThreadPoolExecutor(workers, thread_name_prefix="jlabel-thumb") as pool:
-                results = self._run(pool, workers, misses, size)
-        else:
-            results = self._run(self._executor(), self.workers, misses, size)
-        new = []
-        for (i, path, _), (thumb, keep) in zip(misses, results, strict=True):
-            out[i] = thumb
-            if keep:
-                new.append((path, thumb))
-        if defer_writes:
-            self._defer(new)
-        else:
-            for path, thumb in new:
-                self._store(path, thumb)
+        try:
+            if len(mine) == 1 and len(waits) == 1:
+                self._do(mine[0])  # one image: no thread hand-off
+            elif mine and workers is not None and workers != self.workers:
+                with ThreadPoolExecutor(workers, thread_name_prefix="jlabel-thumb") as pool:
+                    self._enqueue(pool, workers, mine, background)
+            elif mine:
+                self._enqueue(self._executor(), self.workers, mine, background)
+            for i, future in waits:
+                out[i] = future.result()
+        finally:
+            if defer_writes:
+                self._kick_writer()
         return out  # type: ignore[return-value]  # every slot is filled above
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until deferred writes are on disk; False if `timeout` seconds passed first."""
+        self._kick_writer()
         with self._idle:
             return self._idle.wait_for(lambda: not self._pending, timeout)
 
@@ -195,27 +215,43 @@ class ThumbnailCache:
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def _run(
-        self, pool: ThreadPoolExecutor, threads: int, misses: list, size: int
-    ) -> list[tuple[Thumb, bool]]:
-        """Compute `misses` on `pool`: one task per thread, each taking the next undone item
-        (even split of uneven images, and the caller wakes once per thread, not per image)."""
-        results: list = [None] * len(misses)
-        todo = iter(range(len(misses)))
-        lock = threading.Lock()
+    def _enqueue(
+        self, pool: ThreadPoolExecutor, threads: int, jobs: list[_Job], background: bool
+    ) -> None:
+        """Queue `jobs` and start up to `threads` drainers on `pool`. Each drainer takes the
+        next queued job until none is left: uneven images split evenly, foreground jobs go
+        first, and a caller wakes once per image it waits for, not per task."""
+        with self._lock:
+            (self._later if background else self._now).extend(jobs)
+        for _ in range(min(threads, len(jobs))):
+            pool.submit(self._drain)
 
-        def drain() -> None:
-            while True:
-                with lock:
-                    i = next(todo, None)
-                if i is None:
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                queue_ = self._now or self._later
+                if not queue_:
                     return
-                results[i] = self._compute(misses[i][2], size)
+                job = queue_.popleft()
+            self._do(job)
 
-        tasks = [pool.submit(drain) for _ in range(min(threads, len(misses)))]
-        for task in tasks:
-            task.result()
-        return results
+    def _do(self, job: _Job) -> None:
+        """Compute one job, make its result visible (memory or disk), then resolve it."""
+        try:
+            thumb, keep = self._compute(job.read_bytes, job.size)
+            if keep and not job.defer:
+                self._store(job.path, thumb)
+        except BaseException as exc:  # resolve the waiters even on a bug or MemoryError
+            with self._lock:
+                self._inflight.pop(job.path, None)
+            job.future.set_exception(exc)
+            return
+        with self._lock:
+            if keep and job.defer:
+                self._pending[job.path] = thumb
+                self._unwritten.append((job.path, thumb))
+            self._inflight.pop(job.path, None)
+        job.future.set_result(thumb)
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -253,11 +289,12 @@ class ThumbnailCache:
         with self._decoding:  # reads overlap freely; decodes never outnumber the CPUs
             return make_thumbnail(data, size), True
 
-    def _defer(self, batch: list[tuple[str, Thumb]]) -> None:
-        if not batch:
-            return
+    def _kick_writer(self) -> None:
+        """Hand the computed, unwritten entries to the writer thread (started on demand)."""
         with self._lock:  # put and the writer's exit check share the lock: none is stranded
-            self._pending.update(batch)
+            batch, self._unwritten = self._unwritten, []
+            if not batch:
+                return
             self._queue.put(batch)
             if self._writer is None:
                 self._writer = threading.Thread(

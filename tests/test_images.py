@@ -468,3 +468,77 @@ def test_reads_overlap_on_all_workers_but_decodes_never_outnumber_decoders(
     assert all(t.ok for t in out)  # a broken barrier would give "unreadable" placeholders
     assert most[0] <= 2
     cache.close()
+
+
+def test_concurrent_calls_share_a_thumbnail_in_progress(tmp_path, astronaut_jpeg):
+    import threading
+
+    cache = ThumbnailCache(tmp_path, workers=4, decoders=2)
+    go, started, b_looked_up = (
+        threading.Event(),
+        threading.Barrier(3, timeout=30),
+        threading.Event(),
+    )
+
+    class Blocking(Reader):
+        def __call__(self) -> bytes:
+            started.wait()
+            go.wait(30)
+            return super().__call__()
+
+    slow = [Blocking(astronaut_jpeg), Blocking(astronaut_jpeg)]
+    items = [("ds", f"{i}.jpg", "v", r) for i, r in enumerate(slow)]
+
+    def marker() -> bytes:
+        b_looked_up.set()  # B read this only after looking up (and joining) the other two
+        return astronaut_jpeg
+
+    results = {}
+    a = threading.Thread(target=lambda: results.update(a=cache.get_many(items, 64)))
+    b = threading.Thread(
+        target=lambda: results.update(b=cache.get_many([*items, ("ds", "m", "v", marker)], 64))
+    )
+    a.start()
+    started.wait()  # both slow reads are under way
+    b.start()
+    assert b_looked_up.wait(30)
+    go.set()
+    a.join(30)
+    b.join(30)
+    assert [r.calls for r in slow] == [1, 1]
+    assert results["b"][:2] == results["a"] and all(t.ok for t in results["b"])
+    cache.close()
+
+
+def test_foreground_work_goes_before_queued_background_work(tmp_path, astronaut_jpeg):
+    import threading
+    import time
+
+    cache = ThumbnailCache(tmp_path, workers=1, decoders=1)
+    order, go, first_started = [], threading.Event(), threading.Event()
+
+    def reader(name: str, block: bool = False):
+        def read() -> bytes:
+            if block:
+                first_started.set()
+                go.wait(30)
+            order.append(name)
+            return astronaut_jpeg
+
+        return read
+
+    bg = [("ds", f"bg{i}", "v", reader(f"bg{i}", block=i == 0)) for i in range(3)]
+    fg = [("ds", f"fg{i}", "v", reader(f"fg{i}")) for i in range(2)]
+    back = threading.Thread(target=lambda: cache.get_many(bg, 32, background=True))
+    back.start()
+    assert first_started.wait(30)
+    front = threading.Thread(target=lambda: cache.get_many(fg, 32))
+    front.start()
+    deadline = time.monotonic() + 30
+    while len(cache._now) < 2 and time.monotonic() < deadline:  # foreground jobs queued
+        time.sleep(0.01)
+    go.set()
+    back.join(30)
+    front.join(30)
+    assert order == ["bg0", "fg0", "fg1", "bg1", "bg2"]
+    cache.close()

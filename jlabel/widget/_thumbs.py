@@ -75,7 +75,7 @@ def prefetch_next(w: Any, size: int) -> threading.Thread | None:
         with contextlib.suppress(Exception):  # a prefetch is only an optimisation
             ids = ds.query_ids(tab=tab, **filters)[start : start + w.page_size]
             items = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
-            thumbs = cache.get_many(items, size, defer_writes=False)  # on disk when it ends
+            thumbs = cache.get_many(items, size, defer_writes=False, background=True)
             pairs = zip(ids, thumbs, strict=True)
             _record_info(ds, [(i, th) for i, th in pairs if not getattr(th, "missing", False)])
 
