@@ -229,6 +229,22 @@ ds.labeler(tab="to_confirm")
 columns = ["id", "proposed_labels", "proposed_scores", "hard", "hardness"]
 ds.query(tab="to_confirm")[columns].head()
 %% md
+## Check a random sample
+
+The estimated precision above comes from the few labeled images. When it is not enough to
+certify the target (the job's `notes` say so), or to see for yourself, review a random sample:
+`sample_proposals(20)` draws 20 proposals (the widget's *Check a random sample* shows them
+alone); confirm the right ones, edit or reject the wrong ones, and `sample_check()` estimates the
+precision of the rest from how many were right. Here the truth plays the reviewer.
+%% code
+sample = ds.sample_proposals(20, seed=0)
+proposed = ds.query(tab="to_confirm", ids=sample).set_index("id")["proposed_labels"]
+for sample_id, names in proposed.items():
+    if list(names) != [truth[sample_id]]:
+        ds.set_proposal([sample_id], truth[sample_id])  # wrong: fix it, then confirm
+ds.confirm(sample)
+ds.sample_check()
+%% md
 Confirm the proposals the model is sure of:
 %% code
 sure = ds.query(tab="to_confirm", hard=False)
