@@ -154,7 +154,7 @@ from jlabel.autolabel.cnn import TrainConfig
 ds = jlabel.open(sys.argv[1])
 job = ds.auto_label(backbone="cnn", image_size=16, progress=False,
                     train=TrainConfig(steps=1_000_000, width=8, batch=32))
-while job.status != "running":
+while job.status == "queued":
     time.sleep(0.05)
 time.sleep(1)
 """  # the kernel ends with the job mid-training
