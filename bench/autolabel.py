@@ -92,6 +92,7 @@ def run_one(name: str, mode: str, *, seed: int, per_class: int = 5) -> dict[str,
             "wall_s": wall,
             "device": r["device"],
             "backbone": r["backbone"],
+            "certify_note": next((n for n in r["notes"] if n.startswith("Cannot certify")), ""),
         }
 
 
@@ -107,6 +108,8 @@ def report(row: dict[str, float | str]) -> None:
         f"{row['wall_s']:.0f} s on {row['device']} ({row['backbone']})",
         flush=True,
     )
+    if row["certify_note"]:
+        print(f"{'':>18}note: {row['certify_note']}", flush=True)
 
 
 def embedding_throughput(n: int = 128, size: int = 224) -> None:

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 import jlabel
-from jlabel.autolabel import calibrate, features
+from jlabel.autolabel import active, calibrate, features, heads, views
 from jlabel.autolabel.cnn import TrainConfig
 from jlabel.errors import JobError, PreconditionError
 
@@ -237,6 +238,46 @@ def test_fit_threshold_is_smoothed_and_honest():
     assert th.estimated_precision == pytest.approx(31 / 32)
 
 
+def test_uncertified_note_says_why_and_what_to_do():
+    assert calibrate.needed_run(0.95) == 18 and calibrate.needed_run(0.9) == 8
+    conf = np.linspace(1.0, 0.5, 25)
+    right = np.ones(25, bool)
+    right[4] = False  # the 5th surest held-out label is wrong
+    assert calibrate.first_miss(conf, right) == 4
+    assert calibrate.fit_threshold(conf, right, 0.95).held_out_above == 0
+    y = np.zeros(25, np.int64)
+    oof = np.tile([0.9, 0.1], (25, 1))
+    oof[4] = [0.1, 0.9]
+    note = active.uncertified_note(conf, right, oof, y, ["cat", "dog"], False, 0.95)
+    assert "25 labeled images" in note and "18" in note and "5th surest" in note
+    assert "cat taken for dog" in note and "sample_proposals(20)" in note
+    all_right = active.uncertified_note(
+        conf[:4], right[:4], oof[:4], y[:4], ["cat", "dog"], False, 0.95
+    )
+    assert "only 4 labeled images" in all_right and "all proposed right" in all_right
+
+
+def test_label_spreading_follows_the_graph():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 0.1, (40, 2)) + np.array([1, 0])
+    b = rng.normal(0, 0.1, (40, 2)) + np.array([0, 1])
+    x = np.concatenate([a, b]).astype(np.float32)
+    y = np.r_[np.zeros(40, np.int64), np.ones(40, np.int64)]
+    graph = heads.knn_graph(x, k=5)
+    probs = heads.spread(graph, np.array([0, 40]), y[[0, 40]], 2, False)
+    assert probs.shape == (80, 2) and (probs.argmax(1) == y).all()
+
+
+def test_gradient_view_sees_orientation():
+    stripes = torch.zeros(2, 3, 24, 24)
+    stripes[0, :, :, ::4] = 1.0  # vertical stripes: horizontal gradients
+    stripes[1, :, ::4, :] = 1.0  # horizontal stripes: vertical gradients
+    v = views.gradient_view(stripes)
+    assert v.shape == (2, 4 * 9 * 9) and torch.isfinite(v).all()
+    assert float(F.cosine_similarity(v[0:1], v[1:2])) < 0.5
+    assert views.pixel_view(stripes).shape == (2, 3 * 24 * 24)
+
+
 def test_transfer_keeps_the_single_model_coverage():
     folds = np.array([[0.99, 0.9, 0.8, 0.5], [0.99, 0.95, 0.7, 0.4]])  # 2 of 4 above 0.85
     final = np.array([0.9, 0.8, 0.6, 0.45])  # averaged: less confident
@@ -344,6 +385,13 @@ def test_missing_weights_fall_back_to_the_small_cnn(tmp_path, monkeypatch):
 def test_precise_skips_semi_supervision_on_few_unlabeled(tmp_path):
     ds, _ = labeled_colors(tmp_path)
     job = run_cnn(ds, mode="precise").wait(60)
-    assert job.result["learner"] == "cnn" and "skipped" in job.result["notes"][0]
+    assert job.result["learner"] == "cnn+graph" and "skipped" in job.result["notes"][0]
+    assert set(job.result["candidates"]) == {"cnn", "cnn+graph"}
     job = run_cnn(ds, mode="precise", min_unlabeled_for_semi=10).wait(120)
-    assert set(job.result["candidates"]) == {"cnn", "cnn+fixmatch"}
+    assert set(job.result["candidates"]) == {
+        "cnn",
+        "cnn+graph",
+        "cnn+fixmatch",
+        "cnn+fixmatch+graph",
+    }
+    assert job.result["learner"] in ("cnn+graph", "cnn+fixmatch")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from jlabel.autolabel import calibrate, cnn, data, features, heads
+from jlabel.autolabel import calibrate, cnn, data, features, heads, views
 from jlabel.autolabel.jobs import Job
 
 MIN_UNLABELED_FOR_SEMI = 500
@@ -43,6 +43,39 @@ def _score(c: Candidate, y: np.ndarray, multi_label: bool) -> Candidate:
     return c
 
 
+def _pick(cands: list[Candidate]) -> Candidate:
+    """The candidate whose proposals are written.
+
+    Small-CNN path: the labels-only CNNs ensembled with their graphs (``cnn+graph``; all that
+    fast trains), or in precise the FixMatch CNNs unless ``cnn+graph`` is more accurate on the
+    held-out labels (semi-supervision can hurt on small or odd sets). Embedding path: the best
+    held-out accuracy, then log-loss.
+    """
+    by_name = {c.name: c for c in cands}
+    if "cnn+graph" in by_name:
+        sup, semi = by_name["cnn+graph"], by_name.get("cnn+fixmatch")
+        return semi if semi is not None and semi.accuracy >= sup.accuracy else sup
+    return max(cands, key=lambda c: (c.accuracy, -c.nll))
+
+
+def _with_graph(
+    name: str,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    seeds: np.ndarray,
+    y: np.ndarray,
+    in_views: list[np.ndarray],
+    multi_label: bool,
+) -> dict[str, np.ndarray]:
+    """A fold model's probabilities on every image, and their mean with label spreading of
+    the fold's labels (nodes ``seeds``) over a graph of the model's features and the spreads
+    ``in_views`` over fixed views."""
+    probs = cnn.predict(model, x, multi_label)
+    graph = heads.knn_graph(cnn.embed(model, x))
+    own = heads.spread(graph, seeds, y, probs.shape[1], multi_label)
+    return {name: probs, f"{name}+graph": np.mean([probs, own, *in_views], axis=0)}
+
+
 def _cnn_candidates(
     job: Job,
     x: torch.Tensor,
@@ -55,20 +88,19 @@ def _cnn_candidates(
     seed: int,
     span: tuple[float, float],
 ) -> list[Candidate]:
+    """Fold CNNs (FixMatch-continued ones too when ``semi``), each alone and in an ensemble
+    with label spreading over graphs of its own features and of fixed views of the images."""
     xl, xt = x[:n_labeled], x[n_labeled:]
     yt = torch.from_numpy(y).to(x.device)
     fold = calibrate.folds(y)
     n_folds = int(fold.max()) + 1
-    names = ["cnn"] + (["cnn+fixmatch"] if semi else [])
+    learners = ["cnn"] + (["cnn+fixmatch"] if semi else [])
+    names = learners + [f"{n}+graph" for n in learners]
     oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
     tgt = {n: np.zeros((len(xt), n_out), np.float32) for n in names}
     fconf: dict[str, list[np.ndarray]] = {n: [] for n in names}
     fkeys: dict[str, list[np.ndarray]] = {n: [] for n in names}
-
-    def add(name: str, probs: np.ndarray) -> None:
-        tgt[name] += probs / n_folds
-        fconf[name].append(calibrate.confidence(probs, multi_label))
-        fkeys[name].append(calibrate.decision_key(probs, multi_label))
+    view_graphs = [heads.knn_graph(views.pixel_view(x)), heads.knn_graph(views.gradient_view(x))]
 
     per_fold = cfg.steps + (cfg.fm_steps * (1 + cfg.mu) if semi else 0)
     total, done = per_fold * n_folds, [0]
@@ -81,15 +113,24 @@ def _cnn_candidates(
 
         return f
 
+    def record(outputs: dict[str, np.ndarray], held: np.ndarray) -> None:
+        for key, p in outputs.items():
+            oof[key][held] = p[:n_labeled][held]
+            tgt[key] += p[n_labeled:] / n_folds
+            fconf[key].append(calibrate.confidence(p[n_labeled:], multi_label))
+            fkeys[key].append(calibrate.decision_key(p[n_labeled:], multi_label))
+
     for j in range(n_folds):
         train, held = fold != j, fold == j
         ti = torch.from_numpy(np.flatnonzero(train)).to(x.device)
+        seeds, ys = np.flatnonzero(train), y[train]
+        in_views = [heads.spread(g, seeds, ys, n_out, multi_label) for g in view_graphs]
+
         label = f"training fold {j + 1}/{n_folds}"
         model = cnn.train_supervised(
             xl[ti], yt[ti], n_out, multi_label, cfg, seed=seed + j, tick=tick(25, label)
         )
-        oof["cnn"][held] = cnn.predict(model, xl[torch.from_numpy(held).to(x.device)], multi_label)
-        add("cnn", cnn.predict(model, xt, multi_label))
+        record(_with_graph("cnn", model, x, seeds, ys, in_views, multi_label), held)
         if semi:
             pool = torch.cat([xt, xl[torch.from_numpy(held).to(x.device)]])
             model = cnn.train_fixmatch(
@@ -102,9 +143,8 @@ def _cnn_candidates(
                 seed=seed + j,
                 tick=tick(25 * (1 + cfg.mu), f"semi-supervised fold {j + 1}/{n_folds}"),
             )
-            held_t = xl[torch.from_numpy(held).to(x.device)]
-            oof["cnn+fixmatch"][held] = cnn.predict(model, held_t, multi_label)
-            add("cnn+fixmatch", cnn.predict(model, xt, multi_label))
+            outputs = _with_graph("cnn+fixmatch", model, x, seeds, ys, in_views, multi_label)
+            record(outputs, held)
         job.check()
     return [Candidate(n, oof[n], tgt[n], fconf[n], fkeys[n]) for n in names]
 
@@ -227,16 +267,14 @@ def run(
     else:
         cands = _feature_candidates(job, arrays, y, n_lab, n_out, multi, semi)
     cands = [_score(c, y, multi) for c in cands]
-    best = max(cands, key=lambda c: (c.accuracy, -c.nll))
+    best = _pick(cands)
     job.report(0.92, "calibrating")
     conf_oof = calibrate.confidence(best.oof, multi)
     right = calibrate.correct(best.oof, y, multi)
     th = calibrate.fit_threshold(conf_oof, right, target_precision)
     if th.held_out_above == 0:
         notes.append(
-            f"Too few labels to certify {target_precision:.0%} precision "
-            f"(best held-out estimate {th.estimated_precision:.1%}): every proposal is marked "
-            "hard. Check a random sample of proposals, or label more images and run again."
+            uncertified_note(conf_oof, right, best.oof, y, samples.classes, multi, target_precision)
         )
     final_conf = calibrate.confidence(best.target, multi)
     cut = calibrate.transfer(th.value, np.array(best.fold_conf), final_conf)
@@ -271,6 +309,52 @@ def run(
         "notes": notes,
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def uncertified_note(
+    conf: np.ndarray,
+    right: np.ndarray,
+    oof: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    multi_label: bool,
+    target: float,
+) -> str:
+    """Why no cut reaches ``target`` on the held-out labels, and what the user can do."""
+    need = calibrate.needed_run(target)
+    clean = calibrate.first_miss(conf, right)
+    order = np.argsort(-conf, kind="stable")
+    decided = calibrate.decide(oof, multi_label)
+    truth = calibrate.decide(y.astype(np.float32), True) if multi_label else [[int(c)] for c in y]
+    misses = [
+        f"{'+'.join(classes[c] for c in truth[i])} taken for "
+        f"{'+'.join(classes[c] for c in decided[i])} ({conf[i]:.0%} sure)"
+        for i in order
+        if not right[i]
+    ][:3]
+    if clean >= len(conf):
+        why = (
+            f"only {len(conf)} labeled images could be held out, all proposed right, but "
+            f"{need}+ right ones are needed to certify {target:.0%}"
+        )
+    else:
+        why = (
+            f"{len(conf)} labeled images were held out in turn; certifying {target:.0%} needs "
+            f"about {need} of the surest ones right before any mistake, and here the "
+            f"{_ordinal(clean + 1)} surest is already wrong ({'; '.join(misses)})"
+        )
+    return (
+        f"Cannot certify {target:.0%} precision from the labels: {why}. Every proposal is marked "
+        "hard (their ranking still holds: surest first). Either label more images (a few more "
+        "per label, most where the mistakes are) and run again, or check a random sample of "
+        "the proposals (ds.sample_proposals(20) or the widget's 'Check a random sample': 20 of "
+        "20 right certifies about 95%)."
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def write_proposals(

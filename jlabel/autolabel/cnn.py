@@ -142,6 +142,14 @@ def predict(model: nn.Module, x: torch.Tensor, multi_label: bool, batch: int = 5
     return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0), np.float32)
 
 
+@torch.no_grad()
+def embed(model: nn.Module, x: torch.Tensor, batch: int = 512) -> np.ndarray:
+    """Penultimate features ``[N, D]`` of a :class:`SmallCNN` (what its linear head sees)."""
+    model.eval()
+    out = [model.features(x[i : i + batch]) for i in range(0, len(x), batch)]
+    return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0), np.float32)
+
+
 class _EMA:
     """Exponential moving average of a model's weights (BN statistics copied): a single model's
     predictions get steadier, closer to what an ensemble of its late states would say."""

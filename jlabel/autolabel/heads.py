@@ -1,4 +1,5 @@
-"""Learners on frozen embeddings: a linear head (fast) and label propagation (semi-supervised)."""
+"""Learners on frozen embeddings or fixed views: a linear head, and label spreading over a kNN
+graph (semi-supervised: the graph spans the unlabeled points too)."""
 
 from __future__ import annotations
 
@@ -54,23 +55,11 @@ def linear_head(
         return [act(o @ w + b).numpy() for o in others]
 
 
-def propagate(
-    x_labeled: np.ndarray,
-    y: np.ndarray,
-    x_unlabeled: np.ndarray,
-    n_out: int,
-    multi_label: bool,
-    *,
-    k: int = 10,
-    alpha: float = 0.9,
-    iters: int = 30,
-) -> np.ndarray:
-    """Label spreading over a cosine kNN graph of all points; class scores ``[U, C]`` for the
-    unlabeled points, normalised to probabilities (per label for multi-label)."""
-    xl, xu = standardise(np.concatenate([x_labeled, x_unlabeled]))[0].split(
-        [len(x_labeled), len(x_unlabeled)]
-    )
-    allx = F.normalize(torch.cat([xl, xu]), dim=1)
+def knn_graph(x: np.ndarray | torch.Tensor, *, k: int = 10) -> torch.Tensor:
+    """Symmetric, degree-normalised cosine kNN graph ``D^-1/2 W D^-1/2`` (sparse ``[N, N]``) of
+    the rows of ``x`` (standardised first); edge weights are similarities cubed."""
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+    allx = F.normalize(standardise(arr)[0], dim=1)
     n = len(allx)
     k = min(k, n - 1)
     rows, cols, vals = [], [], []
@@ -84,17 +73,58 @@ def propagate(
     r, c, v = torch.cat(rows), torch.cat(cols), torch.cat(vals)
     w = torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n), check_invariants=True)
     w = (w + w.t()).coalesce()
-    deg = torch.sparse.sum(w, dim=1).to_dense().clamp_min(1e-8)
-    dinv = deg.rsqrt()
-    seed = torch.zeros(n, n_out)
+    dinv = torch.sparse.sum(w, dim=1).to_dense().clamp_min(1e-8).rsqrt()
+    i = w.indices()
+    vals = w.values() * dinv[i[0]] * dinv[i[1]]
+    return torch.sparse_coo_tensor(i, vals, (n, n), check_invariants=False).coalesce()
+
+
+def spread(
+    graph: torch.Tensor,
+    seeds: np.ndarray,
+    y: np.ndarray,
+    n_out: int,
+    multi_label: bool,
+    *,
+    alpha: float = 0.9,
+    iters: int = 30,
+) -> np.ndarray:
+    """Label spreading of the labels ``y`` of nodes ``seeds`` over ``graph`` (from
+    :func:`knn_graph`); class probabilities ``[N, C]`` for every node (per label for
+    multi-label; single-label scores are scaled by the largest one among unseeded nodes)."""
+    n = graph.shape[0]
+    start = torch.zeros(n, n_out)
+    idx = torch.from_numpy(np.asarray(seeds, np.int64))
     if multi_label:
-        seed[: len(xl)] = torch.from_numpy(y).float() * 2 - 1
+        start[idx] = torch.from_numpy(np.asarray(y, np.float32)) * 2 - 1
     else:
-        seed[torch.arange(len(xl)), torch.from_numpy(y)] = 1.0
-    f = seed.clone()
+        start[idx, torch.from_numpy(np.asarray(y, np.int64))] = 1.0
+    f = start.clone()
     for _ in range(iters):
-        f = alpha * dinv[:, None] * torch.sparse.mm(w, dinv[:, None] * f) + (1 - alpha) * seed
-    scores = f[len(xl) :]
+        f = alpha * torch.sparse.mm(graph, f) + (1 - alpha) * start
     if multi_label:
-        return torch.sigmoid(scores * 8).numpy()
-    return torch.softmax(scores / scores.abs().max().clamp_min(1e-8) * 12, dim=1).numpy()
+        return torch.sigmoid(f * 8).numpy()
+    free = torch.ones(n, dtype=torch.bool)
+    free[idx] = False
+    scale = (f[free] if bool(free.any()) else f).abs().max().clamp_min(1e-8)
+    return torch.softmax(f / scale * 12, dim=1).numpy()
+
+
+def propagate(
+    x_labeled: np.ndarray,
+    y: np.ndarray,
+    x_unlabeled: np.ndarray,
+    n_out: int,
+    multi_label: bool,
+    *,
+    k: int = 10,
+    alpha: float = 0.9,
+    iters: int = 30,
+) -> np.ndarray:
+    """Label spreading over a cosine kNN graph of all points; class scores ``[U, C]`` for the
+    unlabeled points, normalised to probabilities (per label for multi-label)."""
+    graph = knn_graph(np.concatenate([x_labeled, x_unlabeled]), k=k)
+    probs = spread(
+        graph, np.arange(len(x_labeled)), y, n_out, multi_label, alpha=alpha, iters=iters
+    )
+    return probs[len(x_labeled) :]
