@@ -78,15 +78,16 @@ class ThumbnailCache:
     ) -> None:
         self.directory = os.fspath(directory) if directory is not None else default_cache_dir()
         self.max_bytes = max_bytes
-        self.workers = workers or min(8, cpu_count() + 2)
-        """Threads of `get_many`: more than CPUs, so that slow reads (S3) overlap."""
+        self.workers = workers or cpu_count()
+        """Threads of `get_many` (one per CPU: measured faster for local files than more
+        threads waiting for a decode slot; callers pass more `workers` for slow reads)."""
         self.decoders = decoders or cpu_count()
-        """How many of them may decode at once (decoding is CPU-bound: one per CPU)."""
+        """How many threads may decode at once (decoding is CPU-bound: one per CPU)."""
         self._decoding = threading.BoundedSemaphore(self.decoders)
         self._written = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pools: dict[int, ThreadPoolExecutor] = {}  # by thread count
         self._pending: dict[str, Thumb] = {}  # computed, not yet on disk (served from here)
         self._unwritten: list[tuple[str, Thumb]] = []  # in _pending, not yet queued to write
         self._inflight: dict[str, Future] = {}  # being computed, by path
@@ -134,9 +135,10 @@ class ThumbnailCache:
     ) -> list[Thumb]:
         """Thumbnails for `(ds_key, sample_id, file_version, read_bytes)` items, in order.
 
-        Hits are read directly; misses are read and decoded in a thread pool (Pillow releases
-        the GIL while decoding and resizing, and reads from S3 overlap): the cache's own pool of
-        `self.workers` threads, or a pool for this call when `workers` differs. A thumbnail
+        Hits are read directly; misses are read and decoded in a thread pool of `workers`
+        threads (default `self.workers`; pools are kept for later calls). Pillow releases the
+        GIL while decoding and resizing; at most `self.decoders` threads decode at once, so
+        more `workers` only overlap slow reads (S3). A thumbnail
         another call is already computing is waited for, not computed twice; `background`
         work (prefetching) waits behind everything else. With `defer_writes` the new entries
         are written to disk by a background thread after this returns (until then they are
@@ -161,11 +163,9 @@ class ThumbnailCache:
         try:
             if len(mine) == 1 and len(waits) == 1:
                 self._do(mine[0])  # one image: no thread hand-off
-            elif mine and workers is not None and workers != self.workers:
-                with ThreadPoolExecutor(workers, thread_name_prefix="jlabel-thumb") as pool:
-                    self._enqueue(pool, workers, mine, background)
             elif mine:
-                self._enqueue(self._executor(), self.workers, mine, background)
+                threads = workers or self.workers
+                self._enqueue(self._executor(threads), threads, mine, background)
             for i, future in waits:
                 out[i] = future.result()
         finally:
@@ -211,8 +211,8 @@ class ThumbnailCache:
         pool starts on demand)."""
         self.flush()
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
             pool.shutdown(wait=True)
 
     def _enqueue(
@@ -253,11 +253,13 @@ class ThumbnailCache:
             self._inflight.pop(job.path, None)
         job.future.set_result(thumb)
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _executor(self, threads: int) -> ThreadPoolExecutor:
         with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="jlabel-thumb")
-            return self._pool
+            pool = self._pools.get(threads)
+            if pool is None:
+                pool = ThreadPoolExecutor(threads, thread_name_prefix="jlabel-thumb")
+                self._pools[threads] = pool
+            return pool
 
     def _load(self, path: str) -> Thumb | None:
         pending = self._pending.get(path)

@@ -542,3 +542,15 @@ def test_foreground_work_goes_before_queued_background_work(tmp_path, astronaut_
     front.join(30)
     assert order == ["bg0", "fg0", "fg1", "bg1", "bg2"]
     cache.close()
+
+
+def test_widget_reads_remote_pages_on_more_threads_than_local_ones():
+    from types import SimpleNamespace
+
+    from jlabel.widget import _thumbs
+
+    def ds(protocol):
+        return SimpleNamespace(fs=SimpleNamespace(protocol=protocol))
+
+    assert _thumbs._readers(ds(("file", "local"))) is None  # the cache's one per CPU
+    assert _thumbs._readers(ds(("s3", "s3a"))) == _thumbs.REMOTE_READERS > 2

@@ -14,6 +14,8 @@ THUMB_SIZE = 192
 """Longest side of a grid thumbnail, in pixels (sharp on 2x screens at the grid's ~96 px cells)."""
 PREVIEW_SIZE = 1280
 """Longest side of the preview image."""
+REMOTE_READERS = 8
+"""Threads reading a page of a remote (S3) dataset at once; local files get one per CPU."""
 
 
 _shared: list[Any] = []
@@ -34,7 +36,7 @@ def page(w: Any, ids: list[str], size: int) -> tuple[dict[str, Any], list[bytes]
     """Thumbnails of `ids`: `({"items": [meta...]}, [jpeg bytes...])`, same order as `ids`."""
     ds = w.dataset
     items_in = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
-    thumbs = _cache(w).get_many(items_in, size)
+    thumbs = _cache(w).get_many(items_in, size, workers=_readers(ds))
     items, buffers, decoded = [], [], []
     for sample_id, thumb in zip(ids, thumbs, strict=True):
         items.append(
@@ -75,7 +77,9 @@ def prefetch_next(w: Any, size: int) -> threading.Thread | None:
         with contextlib.suppress(Exception):  # a prefetch is only an optimisation
             ids = ds.query_ids(tab=tab, **filters)[start : start + w.page_size]
             items = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
-            thumbs = cache.get_many(items, size, defer_writes=False, background=True)
+            thumbs = cache.get_many(
+                items, size, workers=_readers(ds), defer_writes=False, background=True
+            )
             pairs = zip(ids, thumbs, strict=True)
             _record_info(ds, [(i, th) for i, th in pairs if not getattr(th, "missing", False)])
 
@@ -83,6 +87,13 @@ def prefetch_next(w: Any, size: int) -> threading.Thread | None:
     w._prefetcher = thread
     thread.start()
     return thread
+
+
+def _readers(ds: Any) -> int | None:
+    """Threads for a page: the cache's default (one per CPU) for local files, more for S3."""
+    protocol = getattr(getattr(ds, "fs", None), "protocol", "file")
+    protocols = protocol if isinstance(protocol, (tuple, list)) else (protocol,)
+    return None if {"file", "local"} & set(protocols) else REMOTE_READERS
 
 
 def _record_info(ds: Any, decoded: list[tuple[str, Any]]) -> None:
