@@ -275,7 +275,9 @@ def test_gradient_view_sees_orientation():
     v = views.gradient_view(stripes)
     assert v.shape == (2, 4 * 9 * 9) and torch.isfinite(v).all()
     assert float(F.cosine_similarity(v[0:1], v[1:2])) < 0.5
-    assert views.pixel_view(stripes).shape == (2, 3 * 24 * 24)
+    assert views.pixel_view(stripes).shape == (2, 256)
+    assert views.pixel_view(stripes[:, :, :8, :8]).shape == (2, 3 * 8 * 8)
+    assert views.gradient_view(stripes, dims=100).shape == (2, 100)
 
 
 def test_transfer_keeps_the_single_model_coverage():

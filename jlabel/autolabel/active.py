@@ -100,7 +100,8 @@ def _cnn_candidates(
     tgt = {n: np.zeros((len(xt), n_out), np.float32) for n in names}
     fconf: dict[str, list[np.ndarray]] = {n: [] for n in names}
     fkeys: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    view_graphs = [heads.knn_graph(views.pixel_view(x)), heads.knn_graph(views.gradient_view(x))]
+    fixed = (views.pixel_view(x), views.gradient_view(x, dims=256))
+    view_graphs = [heads.knn_graph(v) for v in fixed]
 
     per_fold = cfg.steps + (cfg.fm_steps * (1 + cfg.mu) if semi else 0)
     total, done = per_fold * n_folds, [0]

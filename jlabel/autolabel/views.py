@@ -10,13 +10,26 @@ import torch
 import torch.nn.functional as F
 
 
-def pixel_view(x: torch.Tensor) -> torch.Tensor:
-    """Images ``[N, C, H, W]`` flattened to ``[N, C*H*W]``."""
-    return x.flatten(1).float()
+def project(v: torch.Tensor, dims: int = 256) -> torch.Tensor:
+    """A fixed (seeded) Gaussian random projection of ``[N, D]`` rows to ``dims`` columns when
+    ``D > dims`` (distances kept up to small noise; kNN graphs get cheaper), else ``v``."""
+    if v.shape[1] <= dims:
+        return v
+    gen = torch.Generator().manual_seed(0)
+    r = torch.randn(v.shape[1], dims, generator=gen).to(v.device) / math.sqrt(dims)
+    return v @ r
 
 
-def gradient_view(x: torch.Tensor, *, bins: int = 9, cells: int = 4) -> torch.Tensor:
-    """Histograms of gradient orientation ``[N, 4 * bins * (cells - 1)**2]``.
+def pixel_view(x: torch.Tensor, dims: int = 256) -> torch.Tensor:
+    """Images ``[N, C, H, W]`` flattened and projected to at most ``dims`` columns."""
+    return project(x.flatten(1).float(), dims)
+
+
+def gradient_view(
+    x: torch.Tensor, *, bins: int = 9, cells: int = 4, dims: int | None = None
+) -> torch.Tensor:
+    """Histograms of gradient orientation ``[N, 4 * bins * (cells - 1)**2]`` (projected to
+    ``dims`` columns when given and smaller).
 
     Grey-level gradients, unsigned orientation split softly into ``bins``, magnitudes pooled
     into ``cells x cells`` cells, each 2x2 block of cells L2-normalised and clipped at 0.2
@@ -38,4 +51,5 @@ def gradient_view(x: torch.Tensor, *, bins: int = 9, cells: int = 4) -> torch.Te
     blocks = cellmap.unfold(2, 2, 1).unfold(3, 2, 1)  # [N, bins, c-1, c-1, 2, 2]
     blocks = blocks.permute(0, 2, 3, 1, 4, 5).flatten(3)  # [N, c-1, c-1, 4*bins]
     blocks = F.normalize(blocks, dim=-1).clamp_max(0.2)
-    return F.normalize(blocks, dim=-1).flatten(1)
+    out = F.normalize(blocks, dim=-1).flatten(1)
+    return out if dims is None else project(out, dims)
