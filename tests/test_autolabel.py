@@ -396,4 +396,4 @@ def test_precise_skips_semi_supervision_on_few_unlabeled(tmp_path):
         "cnn+fixmatch",
         "cnn+fixmatch+graph",
     }
-    assert job.result["learner"] in ("cnn+graph", "cnn+fixmatch")
+    assert job.result["learner"] in ("cnn+graph", "cnn+fixmatch+views")

@@ -46,19 +46,19 @@ def _score(c: Candidate, y: np.ndarray, multi_label: bool) -> Candidate:
 def _pick(cands: list[Candidate]) -> Candidate:
     """The candidate whose proposals are written.
 
-    Small-CNN path: the labels-only CNNs ensembled with their graphs (``cnn+graph``; all that
-    fast trains), or in precise the FixMatch CNNs unless ``cnn+graph`` is more accurate on the
-    held-out labels (semi-supervision can hurt on small or odd sets). Embedding path: the best
-    held-out accuracy, then log-loss.
+    Small-CNN path: fast takes ``cnn+graph`` (all it trains); precise takes
+    ``cnn+fixmatch+views`` unless ``cnn+graph`` is more accurate on the held-out labels
+    (semi-supervision can hurt on small or odd sets). Embedding path: the best held-out
+    accuracy, then log-loss.
     """
     by_name = {c.name: c for c in cands}
     if "cnn+graph" in by_name:
-        sup, semi = by_name["cnn+graph"], by_name.get("cnn+fixmatch")
+        sup, semi = by_name["cnn+graph"], by_name.get("cnn+fixmatch+views")
         return semi if semi is not None and semi.accuracy >= sup.accuracy else sup
     return max(cands, key=lambda c: (c.accuracy, -c.nll))
 
 
-def _with_graph(
+def _ensembles(
     name: str,
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -67,10 +67,14 @@ def _with_graph(
     in_views: list[np.ndarray],
     multi_label: bool,
 ) -> dict[str, np.ndarray]:
-    """A fold model's probabilities on every image, and their mean with label spreading of
-    the fold's labels (nodes ``seeds``) over a graph of the model's features and the spreads
-    ``in_views`` over fixed views."""
+    """A fold model's probabilities on every image, and their mean with the label spreading
+    ``in_views`` of the fold's labels over graphs of fixed views (``+views``) or, for the
+    labels-only CNN, also over a graph of the model's own features (``+graph``): its features
+    then carry structure that training on 4 labels a class alone did not use. FixMatch has
+    used the unlabeled images already, and a graph of its features adds little."""
     probs = cnn.predict(model, x, multi_label)
+    if name != "cnn":
+        return {name: probs, f"{name}+views": np.mean([probs, *in_views], axis=0)}
     graph = heads.knn_graph(cnn.embed(model, x))
     own = heads.spread(graph, seeds, y, probs.shape[1], multi_label)
     return {name: probs, f"{name}+graph": np.mean([probs, own, *in_views], axis=0)}
@@ -88,14 +92,13 @@ def _cnn_candidates(
     seed: int,
     span: tuple[float, float],
 ) -> list[Candidate]:
-    """Fold CNNs (FixMatch-continued ones too when ``semi``), each alone and in an ensemble
-    with label spreading over graphs of its own features and of fixed views of the images."""
+    """Fold CNNs (FixMatch-continued ones too when ``semi``), each alone and ensembled with
+    label spreading over kNN graphs (see :func:`_ensembles`)."""
     xl, xt = x[:n_labeled], x[n_labeled:]
     yt = torch.from_numpy(y).to(x.device)
     fold = calibrate.folds(y)
     n_folds = int(fold.max()) + 1
-    learners = ["cnn"] + (["cnn+fixmatch"] if semi else [])
-    names = learners + [f"{n}+graph" for n in learners]
+    names = ["cnn", "cnn+graph"] + (["cnn+fixmatch", "cnn+fixmatch+views"] if semi else [])
     oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
     tgt = {n: np.zeros((len(xt), n_out), np.float32) for n in names}
     fconf: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -131,7 +134,7 @@ def _cnn_candidates(
         model = cnn.train_supervised(
             xl[ti], yt[ti], n_out, multi_label, cfg, seed=seed + j, tick=tick(25, label)
         )
-        record(_with_graph("cnn", model, x, seeds, ys, in_views, multi_label), held)
+        record(_ensembles("cnn", model, x, seeds, ys, in_views, multi_label), held)
         if semi:
             pool = torch.cat([xt, xl[torch.from_numpy(held).to(x.device)]])
             model = cnn.train_fixmatch(
@@ -144,7 +147,7 @@ def _cnn_candidates(
                 seed=seed + j,
                 tick=tick(25 * (1 + cfg.mu), f"semi-supervised fold {j + 1}/{n_folds}"),
             )
-            outputs = _with_graph("cnn+fixmatch", model, x, seeds, ys, in_views, multi_label)
+            outputs = _ensembles("cnn+fixmatch", model, x, seeds, ys, in_views, multi_label)
             record(outputs, held)
         job.check()
     return [Candidate(n, oof[n], tgt[n], fconf[n], fkeys[n]) for n in names]
