@@ -93,6 +93,7 @@ class ThumbnailCache:
         self._inflight: dict[str, Future] = {}  # being computed, by path
         self._now: deque[_Job] = deque()  # jobs waiting for a thread: foreground first
         self._later: deque[_Job] = deque()  # then background (prefetch)
+        self._drainers: dict[ThreadPoolExecutor, int] = {}  # running drain tasks per pool
         self._queue: queue.SimpleQueue[list[tuple[str, Thumb]]] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._folders: set[str] = set()
@@ -144,28 +145,30 @@ class ThumbnailCache:
         are written to disk by a background thread after this returns (until then they are
         served from memory; `flush()` waits for them).
         """
+        items = list(items)
+        threads = workers or self.workers
+        pool = self._executor(threads) if len(items) > 1 else None  # one image: no hand-off
         out: list[Thumb | None] = []
         waits: list[tuple[int, Future]] = []
-        mine: list[_Job] = []
-        for ds_key, sample_id, file_version, read_bytes in items:
-            path = self.path_for(ds_key, sample_id, file_version, size)
-            thumb = self._load(path)
-            if thumb is None:
-                with self._lock:  # another call may have finished or started it meanwhile
-                    thumb = self._pending.get(path)
-                    future = None if thumb is not None else self._inflight.get(path)
-                    if thumb is None and future is None:
-                        future = self._inflight[path] = Future()
-                        mine.append(_Job(future, path, read_bytes, size, defer_writes))
-                if future is not None:
-                    waits.append((len(out), future))
-            out.append(thumb)
         try:
-            if len(mine) == 1 and len(waits) == 1:
-                self._do(mine[0])  # one image: no thread hand-off
-            elif mine:
-                threads = workers or self.workers
-                self._enqueue(self._executor(threads), threads, mine, background)
+            for ds_key, sample_id, file_version, read_bytes in items:
+                path = self.path_for(ds_key, sample_id, file_version, size)
+                thumb = self._load(path)
+                if thumb is None:
+                    job = None
+                    with self._lock:  # another call may have finished or started it meanwhile
+                        thumb = self._pending.get(path)
+                        future = None if thumb is not None else self._inflight.get(path)
+                        if thumb is None and future is None:
+                            future = self._inflight[path] = Future()
+                            job = _Job(future, path, read_bytes, size, defer_writes)
+                    if job is not None and pool is None:
+                        self._do(job)
+                    elif job is not None:  # queued at once: threads start while we look up
+                        self._enqueue(pool, threads, job, background)
+                    if future is not None:
+                        waits.append((len(out), future))
+                out.append(thumb)
             for i, future in waits:
                 out[i] = future.result()
         finally:
@@ -214,23 +217,27 @@ class ThumbnailCache:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.shutdown(wait=True)
+            with self._lock:
+                self._drainers.pop(pool, None)
 
-    def _enqueue(
-        self, pool: ThreadPoolExecutor, threads: int, jobs: list[_Job], background: bool
-    ) -> None:
-        """Queue `jobs` and start up to `threads` drainers on `pool`. Each drainer takes the
-        next queued job until none is left: uneven images split evenly, foreground jobs go
-        first, and a caller wakes once per image it waits for, not per task."""
+    def _enqueue(self, pool: ThreadPoolExecutor, threads: int, job: _Job, background: bool) -> None:
+        """Queue `job`; start a drainer on `pool` unless `threads` of them are running. A
+        drainer takes the next queued job until none is left: uneven images split evenly,
+        foreground jobs go first, and a caller wakes once per image, not per task."""
         with self._lock:
-            (self._later if background else self._now).extend(jobs)
-        for _ in range(min(threads, len(jobs))):
-            pool.submit(self._drain)
+            (self._later if background else self._now).append(job)
+            start = self._drainers.get(pool, 0) < threads
+            if start:
+                self._drainers[pool] = self._drainers.get(pool, 0) + 1
+        if start:
+            pool.submit(self._drain, pool)
 
-    def _drain(self) -> None:
+    def _drain(self, pool: ThreadPoolExecutor) -> None:
         while True:
             with self._lock:
                 queue_ = self._now or self._later
                 if not queue_:
+                    self._drainers[pool] = self._drainers.get(pool, 1) - 1
                     return
                 job = queue_.popleft()
             self._do(job)
