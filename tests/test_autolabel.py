@@ -394,6 +394,6 @@ def test_precise_skips_semi_supervision_on_few_unlabeled(tmp_path):
         "cnn",
         "cnn+graph",
         "cnn+fixmatch",
-        "cnn+fixmatch+graph",
+        "cnn+fixmatch+views",
     }
     assert job.result["learner"] in ("cnn+graph", "cnn+fixmatch+views")
