@@ -157,9 +157,13 @@ def decode_rgb(data: bytes, draft: DraftSize = None) -> tuple[Image.Image, int, 
         turned = orientation in _TRANSPOSED
         if turned:
             orig_w, orig_h = orig_h, orig_w
-        if draft and im.format in _DRAFTABLE:
-            box = (draft, draft) if isinstance(draft, int) else draft(orig_w, orig_h)
-            im.draft("RGB", box[::-1] if turned else box)  # draft works on stored pixels
+        if im.format in _DRAFTABLE:
+            if draft:
+                box = (draft, draft) if isinstance(draft, int) else draft(orig_w, orig_h)
+                im.draft("RGB", box[::-1] if turned else box)  # draft works on stored pixels
+            # one decode call for the whole file, not one per 64 KiB: the GIL is released
+            # once, so decoding threads do not queue for it behind other Python threads
+            im.decodermaxblock = max(im.decodermaxblock, len(data))
         im.load()
         if orientation != 1:
             with contextlib.suppress(Exception):  # a broken EXIF block only loses the rotation
