@@ -72,10 +72,11 @@ def _ensembles(
     labels-only CNN, also over a graph of the model's own features (``+graph``): its features
     then carry structure that training on 4 labels a class alone did not use. FixMatch has
     used the unlabeled images already, and a graph of its features adds little."""
-    probs = cnn.predict(model, x, multi_label)
     if name != "cnn":
+        probs = cnn.predict(model, x, multi_label)
         return {name: probs, f"{name}+views": np.mean([probs, *in_views], axis=0)}
-    graph = heads.knn_graph(cnn.embed(model, x))
+    probs, feats = cnn.predict_and_embed(model, x, multi_label)
+    graph = heads.knn_graph(feats)
     own = heads.spread(graph, seeds, y, probs.shape[1], multi_label)
     return {name: probs, f"{name}+graph": np.mean([probs, own, *in_views], axis=0)}
 

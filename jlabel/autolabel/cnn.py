@@ -143,11 +143,14 @@ def predict(model: nn.Module, x: torch.Tensor, multi_label: bool, batch: int = 5
 
 
 @torch.no_grad()
-def embed(model: nn.Module, x: torch.Tensor, batch: int = 512) -> np.ndarray:
-    """Penultimate features ``[N, D]`` of a :class:`SmallCNN` (what its linear head sees)."""
+def predict_and_embed(
+    model: nn.Module, x: torch.Tensor, multi_label: bool, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities ``[N, C]`` (as :func:`predict`) and the penultimate features ``[N, D]`` a
+    :class:`SmallCNN` computes them from, in one pass."""
     model.eval()
-    out = [model.features(x[i : i + batch]) for i in range(0, len(x), batch)]
-    return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0), np.float32)
+    feats = torch.cat([model.features(x[i : i + batch]) for i in range(0, len(x), batch)])
+    return _probs(model.head(feats), multi_label).cpu().numpy(), feats.cpu().numpy()
 
 
 class _EMA:
