@@ -212,6 +212,7 @@ def test_calibrated_proposals_meet_the_target_on_a_separable_set(tmp_path):
     job = run_cnn(ds, target_precision=0.95).wait(120)
     r = job.result
     assert r["estimated_precision"] >= 0.95 and r["held_out"] == 18
+    assert r["learner"] == "cnn+graph" and set(r["candidates"]) == {"cnn", "cnn+graph"}
     frame = ds.query(tab="to_confirm")
     assert len(frame) == r["proposed"] == 72
     accepted = frame[~frame["hard"].astype(bool)]
