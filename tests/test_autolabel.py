@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 import jlabel
-from jlabel.autolabel import active, calibrate, features, heads, views
+from jlabel.autolabel import calibrate, features, heads, views
 from jlabel.autolabel.cnn import TrainConfig
 from jlabel.errors import JobError, PreconditionError
 
@@ -249,10 +249,10 @@ def test_uncertified_note_says_why_and_what_to_do():
     y = np.zeros(25, np.int64)
     oof = np.tile([0.9, 0.1], (25, 1))
     oof[4] = [0.1, 0.9]
-    note = active.uncertified_note(conf, right, oof, y, ["cat", "dog"], False, 0.95)
+    note = calibrate.uncertified_note(conf, right, oof, y, ["cat", "dog"], False, 0.95)
     assert "25 labeled images" in note and "18" in note and "5th surest" in note
     assert "cat taken for dog" in note and "sample_proposals(20)" in note
-    all_right = active.uncertified_note(
+    all_right = calibrate.uncertified_note(
         conf[:4], right[:4], oof[:4], y[:4], ["cat", "dog"], False, 0.95
     )
     assert "only 4 labeled images" in all_right and "all proposed right" in all_right

@@ -154,3 +154,49 @@ def hardness(conf: np.ndarray, n_classes: int, multi_label: bool) -> np.ndarray:
     """Hardness in [0, 1]: 0 for a certain decision, 1 for a coin flip."""
     floor = 0.5 if multi_label else 1.0 / max(2, n_classes)
     return np.clip((1.0 - conf) / (1.0 - floor), 0.0, 1.0)
+
+
+def uncertified_note(
+    conf: np.ndarray,
+    right: np.ndarray,
+    oof: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    multi_label: bool,
+    target: float,
+) -> str:
+    """Why no cut reaches ``target`` on the held-out labels, and what the user can do."""
+    need = needed_run(target)
+    clean = first_miss(conf, right)
+    order = np.argsort(-conf, kind="stable")
+    decided = decide(oof, multi_label)
+    truth = decide(y.astype(np.float32), True) if multi_label else [[int(c)] for c in y]
+    misses = [
+        f"{'+'.join(classes[c] for c in truth[i])} taken for "
+        f"{'+'.join(classes[c] for c in decided[i])} ({conf[i]:.0%} sure)"
+        for i in order
+        if not right[i]
+    ][:3]
+    if clean >= len(conf):
+        why = (
+            f"only {len(conf)} labeled images could be held out, all proposed right, but "
+            f"{need}+ right ones are needed to certify {target:.0%}"
+        )
+    else:
+        why = (
+            f"{len(conf)} labeled images were held out in turn; certifying {target:.0%} needs "
+            f"about {need} of the surest ones right before any mistake, and here the "
+            f"{_ordinal(clean + 1)} surest is already wrong ({'; '.join(misses)})"
+        )
+    return (
+        f"Cannot certify {target:.0%} precision from the labels: {why}. Every proposal is marked "
+        "hard (their ranking still holds: surest first). Either label more images (a few more "
+        "per label, most where the mistakes are) and run again, or check a random sample of "
+        "the proposals (ds.sample_proposals(20) or the widget's 'Check a random sample': 20 of "
+        "20 right certifies about 95%)."
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
