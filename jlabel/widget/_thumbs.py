@@ -11,7 +11,8 @@ from typing import Any
 from jlabel.widget import _view
 
 THUMB_SIZE = 192
-"""Longest side of a grid thumbnail, in pixels (sharp on 2x screens at the grid's ~96 px cells)."""
+"""Longest side of a grid thumbnail, in pixels: 1.6 device pixels per CSS pixel at the grid's
+narrowest cells (about 118 CSS px of image; full 2x sharpness there would need 236)."""
 PREVIEW_SIZE = 1280
 """Longest side of the preview image."""
 REMOTE_READERS = 8
