@@ -599,8 +599,17 @@ class Dataset:
         tab: "all", "unlabeled", "labeled", "to_confirm". created: "day", "month" or (start, end).
         ids: only these samples (unknown ids are ignored).
         """
+        filters = {
+            "labels": labels,
+            "hard": hard,
+            "created": created,
+            "name": name,
+            "labeled_by": labeled_by,
+            "group": group,
+            "ids": ids,
+        }
         with self._lock:
-            rows = self._query_rows(tab, labels, hard, created, name, labeled_by, group, ids)
+            rows = self._query_rows(tab, filters)
             end = None if limit is None else offset + limit
             return q.to_frame(self._table, rows[offset:end])
 
@@ -615,34 +624,14 @@ class Dataset:
             base = q.filter_mask(self._table, **filters)
             return {tab: int((q.tab_mask(self._table, tab) & base).sum()) for tab in q.TABS}
 
-    def _query_rows(self, tab, labels, hard, created, name, labeled_by, group, ids) -> np.ndarray:
-        mask = q.tab_mask(self._table, tab) & q.filter_mask(
-            self._table,
-            labels=labels,
-            hard=hard,
-            created=created,
-            name=name,
-            labeled_by=labeled_by,
-            group=group,
-            ids=ids,
-        )
+    def _query_rows(self, tab: str, filters: dict[str, Any]) -> np.ndarray:
+        mask = q.tab_mask(self._table, tab) & q.filter_mask(self._table, **filters)
         return q.sorted_rows(self._table, mask, tab)
 
-    def query_ids(self, **kw: Any) -> list[str]:
-        """Ids `query` would return, without building a DataFrame."""
-        tab = kw.pop("tab", "all")
+    def query_ids(self, *, tab: str = "all", **filters: Any) -> list[str]:
+        """Ids `query` would return (same filters), without building a DataFrame."""
         with self._lock:
-            rows = self._query_rows(
-                tab,
-                kw.get("labels"),
-                kw.get("hard"),
-                kw.get("created"),
-                kw.get("name"),
-                kw.get("labeled_by"),
-                kw.get("group"),
-                kw.get("ids"),
-            )
-            return self._table.ids[rows].tolist()
+            return self._table.ids[self._query_rows(tab, filters)].tolist()
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per sample (see README for the columns)."""
