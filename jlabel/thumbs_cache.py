@@ -12,7 +12,7 @@ import struct
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -137,17 +137,18 @@ class ThumbnailCache:
         """Thumbnails for `(ds_key, sample_id, file_version, read_bytes)` items, in order.
 
         Hits are read directly; misses are read and decoded in a thread pool of `workers`
-        threads (default `self.workers`; pools are kept for later calls). Pillow releases the
-        GIL while decoding and resizing; at most `self.decoders` threads decode at once, so
-        more `workers` only overlap slow reads (S3). A thumbnail
-        another call is already computing is waited for, not computed twice; `background`
-        work (prefetching) waits behind everything else. With `defer_writes` the new entries
-        are written to disk by a background thread after this returns (until then they are
-        served from memory; `flush()` waits for them).
+        threads (default `self.workers`; pools are kept for later calls), queued as they are
+        found: with a generator of `items`, decoding starts while later items (their file
+        versions) are still being looked up. Pillow releases the GIL while decoding and
+        resizing; at most `self.decoders` threads decode at once, so more `workers` only
+        overlap slow reads (S3). A thumbnail another call is already computing is waited for,
+        not computed twice; `background` work (prefetching) waits behind everything else.
+        With `defer_writes` the new entries are written to disk by a background thread after
+        this returns (until then they are served from memory; `flush()` waits for them).
         """
-        items = list(items)
         threads = workers or self.workers
-        pool = self._executor(threads) if len(items) > 1 else None  # one image: no hand-off
+        one = isinstance(items, Sized) and len(items) == 1
+        pool = None if one else self._executor(threads)  # one image: no thread hand-off
         out: list[Thumb | None] = []
         waits: list[tuple[int, Future]] = []
         try:

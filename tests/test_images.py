@@ -554,3 +554,19 @@ def test_widget_reads_remote_pages_on_more_threads_than_local_ones():
 
     assert _thumbs._readers(ds(("file", "local"))) is None  # the cache's one per CPU
     assert _thumbs._readers(ds(("s3", "s3a"))) == _thumbs.REMOTE_READERS > 2
+
+
+def test_get_many_takes_a_generator_and_keeps_its_order(tmp_path, astronaut_jpeg):
+    cache = ThumbnailCache(tmp_path, workers=2)
+    chelsea = encode(skimage.data.chelsea(), "JPEG")
+    looked_up = []
+
+    def items():
+        for i, data in enumerate([astronaut_jpeg, chelsea, astronaut_jpeg]):
+            looked_up.append(i)
+            yield ("ds", f"{i}.jpg", "v", Reader(data))
+
+    out = cache.get_many(items(), 64)
+    assert looked_up == [0, 1, 2]
+    assert [t.orig_width for t in out] == [512, 451, 512]
+    cache.close()

@@ -36,7 +36,9 @@ def _cache(w: Any) -> Any:
 def page(w: Any, ids: list[str], size: int) -> tuple[dict[str, Any], list[bytes]]:
     """Thumbnails of `ids`: `({"items": [meta...]}, [jpeg bytes...])`, same order as `ids`."""
     ds = w.dataset
-    items_in = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
+    items_in = ((ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids)
+    if len(ids) == 1:
+        items_in = list(items_in)  # the cache decodes a lone image in this thread
     thumbs = _cache(w).get_many(items_in, size, workers=_readers(ds))
     items, buffers, decoded = [], [], []
     for sample_id, thumb in zip(ids, thumbs, strict=True):
