@@ -212,7 +212,7 @@ def test_calibrated_proposals_meet_the_target_on_a_separable_set(tmp_path):
     job = run_cnn(ds, target_precision=0.95).wait(120)
     r = job.result
     assert r["estimated_precision"] >= 0.95 and r["held_out"] == 18
-    assert r["learner"] == "cnn+graph" and set(r["candidates"]) == {"cnn", "cnn+graph"}
+    assert r["learner"] == "cnn+knn" and set(r["candidates"]) == {"cnn", "cnn+knn"}
     frame = ds.query(tab="to_confirm")
     assert len(frame) == r["proposed"] == 72
     accepted = frame[~frame["hard"].astype(bool)]
@@ -267,6 +267,56 @@ def test_label_spreading_follows_the_graph():
     graph = heads.knn_graph(x, k=5)
     probs = heads.spread(graph, np.array([0, 40]), y[[0, 40]], 2, False)
     assert probs.shape == (80, 2) and (probs.argmax(1) == y).all()
+
+
+def test_vote_depends_on_the_labels_and_the_query_only():
+    rng = np.random.default_rng(0)
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    lab = np.concatenate([rng.normal(0, 0.1, (4, 2)) + a, rng.normal(0, 0.1, (4, 2)) + b])
+    y = np.r_[np.zeros(4, np.int64), np.ones(4, np.int64)]
+    truth = np.r_[np.zeros(15, np.int64), np.ones(15, np.int64)]
+    query = np.concatenate([rng.normal(0, 0.2, (15, 2)) + a, rng.normal(0, 0.2, (15, 2)) + b])
+    lab, query = lab.astype(np.float32), query.astype(np.float32)
+    probs = heads.vote(lab, y, query, 2, False)
+    assert probs.shape == (30, 2) and np.allclose(probs.sum(1), 1)
+    assert (probs.argmax(1) == truth).mean() >= 0.9
+    alone = heads.vote(lab, y, query[:3], 2, False)
+    assert np.allclose(alone, probs[:3], atol=1e-6)  # the other queries change nothing
+    multi = heads.vote(lab, np.eye(2)[y], query, 2, True)
+    assert np.allclose(multi, probs, atol=1e-6)
+
+
+def test_fast_proposals_ignore_the_other_unlabeled_images(tmp_path):
+    """fast is inductive: an image's proposal depends on the labels and the image alone."""
+    frames = []
+    for extra in (0, 20):
+        labeled_colors(tmp_path / f"n{extra}")
+        root = tmp_path / f"n{extra}" / "colors"
+        rng = np.random.default_rng(1)
+        for n in range(extra):  # unlabeled images between the classes and beyond them
+            color = (120 + n, 40, 120) if n % 2 else (200, 200, 40 + n)
+            Image.fromarray(_image(color, rng)).save(root / f"z{n:02d}.png")
+        ds = jlabel.open(root)
+        job = run_cnn(ds, seed=3).wait(120)
+        assert job.result["learner"] == "cnn+knn"
+        frames.append(ds.query(tab="to_confirm"))
+    alone, crowded = (f.set_index("id") for f in frames)
+    assert len(crowded) == len(alone) + 20
+    crowded = crowded.loc[alone.index]
+    assert [list(v) for v in alone["proposed_labels"]] == [
+        list(v) for v in crowded["proposed_labels"]
+    ]
+    a = np.array([list(v) for v in alone["proposed_scores"]], float)
+    b = np.array([list(v) for v in crowded["proposed_scores"]], float)
+    assert np.allclose(a, b, atol=1e-4)
+    assert (alone["hard"].to_numpy(bool) == crowded["hard"].to_numpy(bool)).all()
+
+
+def test_accepted_by_folds_is_a_per_image_majority():
+    folds = np.array([[0.99, 0.9, 0.8, 0.5], [0.99, 0.95, 0.7, 0.4], [0.97, 0.6, 0.9, 0.3]])
+    assert calibrate.accepted_by_folds(0.85, folds).tolist() == [True, True, False, False]
+    assert not calibrate.accepted_by_folds(1.5, folds).any()  # nothing certified
+    assert calibrate.accepted_by_folds(0.85, folds[:, :2]).tolist() == [True, True]
 
 
 def test_gradient_view_sees_orientation():
@@ -388,13 +438,13 @@ def test_missing_weights_fall_back_to_the_small_cnn(tmp_path, monkeypatch):
 def test_precise_skips_semi_supervision_on_few_unlabeled(tmp_path):
     ds, _ = labeled_colors(tmp_path)
     job = run_cnn(ds, mode="precise").wait(60)
-    assert job.result["learner"] == "cnn+graph" and "skipped" in job.result["notes"][0]
-    assert set(job.result["candidates"]) == {"cnn", "cnn+graph"}
+    assert job.result["learner"] == "cnn+knn" and "skipped" in job.result["notes"][0]
+    assert set(job.result["candidates"]) == {"cnn", "cnn+knn"}
     job = run_cnn(ds, mode="precise", min_unlabeled_for_semi=10).wait(120)
     assert set(job.result["candidates"]) == {
         "cnn",
-        "cnn+graph",
+        "cnn+knn",
         "cnn+fixmatch",
         "cnn+fixmatch+views",
     }
-    assert job.result["learner"] in ("cnn+graph", "cnn+fixmatch+views")
+    assert job.result["learner"] in ("cnn+knn", "cnn+fixmatch+views")

@@ -46,14 +46,14 @@ def _score(c: Candidate, y: np.ndarray, multi_label: bool) -> Candidate:
 def _pick(cands: list[Candidate]) -> Candidate:
     """The candidate whose proposals are written.
 
-    Small-CNN path: fast takes ``cnn+graph`` (all it trains); precise takes
-    ``cnn+fixmatch+views`` unless ``cnn+graph`` is more accurate on the held-out labels
+    Small-CNN path: fast takes ``cnn+knn`` (inductive: all it trains); precise takes
+    ``cnn+fixmatch+views`` unless ``cnn+knn`` is more accurate on the held-out labels
     (semi-supervision can hurt on small or odd sets). Embedding path: the best held-out
     accuracy, then log-loss.
     """
     by_name = {c.name: c for c in cands}
-    if "cnn+graph" in by_name:
-        sup, semi = by_name["cnn+graph"], by_name.get("cnn+fixmatch+views")
+    if "cnn+knn" in by_name:
+        sup, semi = by_name["cnn+knn"], by_name.get("cnn+fixmatch+views")
         return semi if semi is not None and semi.accuracy >= sup.accuracy else sup
     return max(cands, key=lambda c: (c.accuracy, -c.nll))
 
@@ -67,18 +67,17 @@ def _ensembles(
     in_views: list[np.ndarray],
     multi_label: bool,
 ) -> dict[str, np.ndarray]:
-    """A fold model's probabilities on every image, and their mean with the label spreading
-    ``in_views`` of the fold's labels over graphs of fixed views (``+views``) or, for the
-    labels-only CNN, also over a graph of the model's own features (``+graph``): its features
-    then carry structure that training on 4 labels a class alone did not use. FixMatch has
-    used the unlabeled images already, and a graph of its features adds little."""
+    """A fold model's probabilities on every image, and their mean with ``in_views`` (what the
+    fold's labels say through fixed views). The labels-only CNN (``+knn``) also gets a
+    similarity-weighted vote of the fold's labeled images in its own feature space, and its
+    ``in_views`` are such votes too: every score depends on the labels and the image alone.
+    FixMatch's ``in_views`` are label spreading over graphs of all images (``+views``)."""
     if name != "cnn":
         probs = cnn.predict(model, x, multi_label)
         return {name: probs, f"{name}+views": np.mean([probs, *in_views], axis=0)}
     probs, feats = cnn.predict_and_embed(model, x, multi_label)
-    graph = heads.knn_graph(feats)
-    own = heads.spread(graph, seeds, y, probs.shape[1], multi_label)
-    return {name: probs, f"{name}+graph": np.mean([probs, own, *in_views], axis=0)}
+    own = heads.vote(feats[seeds], y, feats, probs.shape[1], multi_label)
+    return {name: probs, f"{name}+knn": np.mean([probs, own, *in_views], axis=0)}
 
 
 def _cnn_candidates(
@@ -94,18 +93,18 @@ def _cnn_candidates(
     span: tuple[float, float],
 ) -> list[Candidate]:
     """Fold CNNs (FixMatch-continued ones too when ``semi``), each alone and ensembled with
-    label spreading over kNN graphs (see :func:`_ensembles`)."""
+    what the fold's labels say through fixed views (see :func:`_ensembles`)."""
     xl, xt = x[:n_labeled], x[n_labeled:]
     yt = torch.from_numpy(y).to(x.device)
     fold = calibrate.folds(y)
     n_folds = int(fold.max()) + 1
-    names = ["cnn", "cnn+graph"] + (["cnn+fixmatch", "cnn+fixmatch+views"] if semi else [])
+    names = ["cnn", "cnn+knn"] + (["cnn+fixmatch", "cnn+fixmatch+views"] if semi else [])
     oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
     tgt = {n: np.zeros((len(xt), n_out), np.float32) for n in names}
     fconf: dict[str, list[np.ndarray]] = {n: [] for n in names}
     fkeys: dict[str, list[np.ndarray]] = {n: [] for n in names}
     fixed = (views.pixel_view(x), views.gradient_view(x, dims=256))
-    view_graphs = [heads.knn_graph(v) for v in fixed]
+    view_graphs = [heads.knn_graph(v) for v in fixed] if semi else []
 
     per_fold = cfg.steps + (cfg.fm_steps * (1 + cfg.mu) if semi else 0)
     total, done = per_fold * n_folds, [0]
@@ -129,14 +128,15 @@ def _cnn_candidates(
         train, held = fold != j, fold == j
         ti = torch.from_numpy(np.flatnonzero(train)).to(x.device)
         seeds, ys = np.flatnonzero(train), y[train]
-        in_views = [heads.spread(g, seeds, ys, n_out, multi_label) for g in view_graphs]
+        votes = [heads.vote(v[seeds], ys, v, n_out, multi_label) for v in fixed]
 
         label = f"training fold {j + 1}/{n_folds}"
         model = cnn.train_supervised(
             xl[ti], yt[ti], n_out, multi_label, cfg, seed=seed + j, tick=tick(25, label)
         )
-        record(_ensembles("cnn", model, x, seeds, ys, in_views, multi_label), held)
+        record(_ensembles("cnn", model, x, seeds, ys, votes, multi_label), held)
         if semi:
+            spread = [heads.spread(g, seeds, ys, n_out, multi_label) for g in view_graphs]
             pool = torch.cat([xt, xl[torch.from_numpy(held).to(x.device)]])
             model = cnn.train_fixmatch(
                 model,
@@ -148,7 +148,7 @@ def _cnn_candidates(
                 seed=seed + j,
                 tick=tick(25 * (1 + cfg.mu), f"semi-supervised fold {j + 1}/{n_folds}"),
             )
-            outputs = _ensembles("cnn+fixmatch", model, x, seeds, ys, in_views, multi_label)
+            outputs = _ensembles("cnn+fixmatch", model, x, seeds, ys, spread, multi_label)
             record(outputs, held)
         job.check()
     return [Candidate(n, oof[n], tgt[n], fconf[n], fkeys[n]) for n in names]
@@ -265,7 +265,7 @@ def run(
             f"(it needs {min_unlabeled_for_semi}+); trained on the labels only."
         )
     if bb is None:
-        x, _ = cnn.to_tensor(arrays, dev)
+        x, _ = cnn.to_tensor(arrays, dev, fit=None if semi else n_lab)
         cands = _cnn_candidates(
             job, x, y, n_lab, n_out, multi, semi, train or cnn.TrainConfig(), seed, (0.4, 0.9)
         )
@@ -284,8 +284,14 @@ def run(
             )
         )
     final_conf = calibrate.confidence(best.target, multi)
-    cut = calibrate.transfer(th.value, np.array(best.fold_conf), final_conf)
     agree = calibrate.agreement(best.fold_keys, calibrate.decision_key(best.target, multi))
+    fold_conf = np.array(best.fold_conf)
+    if semi:  # the cut moved to the fold average at equal coverage over all targets
+        cut = calibrate.transfer(th.value, fold_conf, final_conf)
+        below = final_conf < cut
+    else:  # inductive: each target on its own, sure if most fold models pass the fitted cut
+        cut = th.value
+        below = ~calibrate.accepted_by_folds(th.value, fold_conf)
     written = write_proposals(
         ds,
         samples.target_ids,
@@ -295,6 +301,7 @@ def run(
         cut,
         include_proposed,
         uncertain=agree < min_agreement,
+        below=below,
     )
     return {
         "mode": mode,
@@ -327,15 +334,16 @@ def write_proposals(
     threshold: float,
     include_proposed: bool = True,
     uncertain: np.ndarray | None = None,
+    below: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """``ds.set_proposals`` for the ids still without labels; hard = under ``threshold`` or
-    ``uncertain``."""
+    """``ds.set_proposals`` for the ids still without labels; hard = ``below`` (default: under
+    ``threshold``) or ``uncertain``."""
     still = set(data.target_ids_now(ds, include_proposed))
     keep = [n for n, i in enumerate(ids) if i in still]
     conf = calibrate.confidence(probs, multi_label)
     decisions = calibrate.decide(probs, multi_label)
     hardness = calibrate.hardness(conf, len(classes), multi_label)
-    hard = conf < threshold
+    hard = conf < threshold if below is None else np.asarray(below, dtype=bool)
     n_uncertain = 0
     if uncertain is not None:
         n_uncertain = int((uncertain & ~hard).sum())

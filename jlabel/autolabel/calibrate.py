@@ -136,6 +136,14 @@ def transfer(threshold: float, fold_conf: np.ndarray, final_conf: np.ndarray) ->
     return float(min(threshold, ranked[count - 1]))
 
 
+def accepted_by_folds(threshold: float, fold_conf: np.ndarray) -> np.ndarray:
+    """Per target ``[T]``: whether most fold models (``fold_conf`` ``[folds, T]``) are at least
+    ``threshold`` sure of it. Depends on each target alone, unlike :func:`transfer`."""
+    if fold_conf.size == 0:
+        return np.zeros(fold_conf.shape[-1] if fold_conf.ndim else 0, dtype=bool)
+    return (fold_conf >= threshold).mean(axis=0) > 0.5
+
+
 def decision_key(probs: np.ndarray, multi_label: bool) -> np.ndarray:
     """A comparable key per decision ``[N, k]``: the top class, or the packed label set."""
     if multi_label:

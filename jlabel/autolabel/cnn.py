@@ -67,11 +67,15 @@ class TrainConfig:
     """Decay of the weight average the returned model carries (0: no averaging)."""
 
 
-def to_tensor(images: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 ``[N, H, W, 3]`` to normalised float ``[N, 3, H, W]`` and the (mean, std) used."""
+def to_tensor(
+    images: np.ndarray, device: torch.device, fit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 ``[N, H, W, 3]`` to normalised float ``[N, 3, H, W]`` and the (mean, std) used,
+    taken from the first ``fit`` images (all when None)."""
     x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(0.05)
+    ref = x if fit is None else x[:fit]
+    mean = ref.mean(dim=(0, 2, 3), keepdim=True)
+    std = ref.std(dim=(0, 2, 3), keepdim=True).clamp_min(0.05)
     return (x - mean) / std, torch.cat([mean, std])
 
 

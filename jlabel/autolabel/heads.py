@@ -1,5 +1,6 @@
-"""Learners on frozen embeddings or fixed views: a linear head, and label spreading over a kNN
-graph (semi-supervised: the graph spans the unlabeled points too)."""
+"""Learners on frozen embeddings or fixed views: a linear head and a similarity-weighted vote over
+the labeled points (inductive: a point's scores depend on the labels and itself only), and label
+spreading over a kNN graph (semi-supervised: the graph spans the unlabeled points too)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,38 @@ def linear_head(
     with torch.no_grad():
         act = torch.sigmoid if multi_label else (lambda z: torch.softmax(z, dim=1))
         return [act(o @ w + b).numpy() for o in others]
+
+
+def vote(
+    x_labeled: np.ndarray | torch.Tensor,
+    y: np.ndarray,
+    x_query: np.ndarray | torch.Tensor,
+    n_out: int,
+    multi_label: bool,
+    *,
+    temperature: float = 0.1,
+) -> np.ndarray:
+    """Similarity-weighted vote of the labeled points: class probabilities ``[Q, C]`` for each
+    query row, ``p_c = sum_i w_i [y_i = c] / sum_i w_i`` with ``w_i = exp(cos_i / temperature)``
+    (per label for multi-label). Rows are L2-normalised, centred on the labeled mean and
+    normalised again, so only the labels and the query itself matter."""
+
+    def arr(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+        t = a.detach().cpu().float() if isinstance(a, torch.Tensor) else torch.from_numpy(a)
+        return F.normalize(t.float(), dim=1)
+
+    lab, query = arr(x_labeled), arr(x_query)
+    mean = lab.mean(0, keepdim=True)
+    lab, query = F.normalize(lab - mean, dim=1), F.normalize(query - mean, dim=1)
+    if multi_label:
+        onehot = torch.from_numpy(np.asarray(y, np.float32))
+    else:
+        onehot = F.one_hot(torch.from_numpy(np.asarray(y, np.int64)), n_out).float()
+    out = []
+    for start in range(0, len(query), 1024):
+        w = torch.softmax(query[start : start + 1024] @ lab.T / temperature, dim=1)
+        out.append(w @ onehot)
+    return torch.cat(out).numpy() if out else np.zeros((0, n_out), np.float32)
 
 
 def knn_graph(x: np.ndarray | torch.Tensor, *, k: int = 10) -> torch.Tensor:

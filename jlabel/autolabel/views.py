@@ -1,6 +1,7 @@
 """Fixed views of small images for graph learners: raw pixels and gradient-orientation
 histograms (HOG-like). Cheap (well under a second for a few thousand 32 px images), no training,
-so a graph over them is honest for held-out labels and adds a second opinion to a small CNN."""
+so votes of the labeled images in them (fast) or graphs over them (precise) are honest for
+held-out labels and add a second opinion to a small CNN."""
 
 from __future__ import annotations
 
