@@ -16,6 +16,8 @@ from jlabel.autolabel.jobs import Job
 
 MIN_UNLABELED_FOR_SEMI = 500
 """Below this many unlabeled images semi-supervision is skipped (it tends to hurt)."""
+SEMI_LEARNERS = ("cnn+fixmatch", "cnn+fixmatch+views", "propagation", "ensemble")
+"""Learners that use the unlabeled images; the others are inductive (labels and image only)."""
 
 
 @dataclass
@@ -265,7 +267,7 @@ def run(
             f"(it needs {min_unlabeled_for_semi}+); trained on the labels only."
         )
     if bb is None:
-        x, _ = cnn.to_tensor(arrays, dev, fit=None if semi else n_lab)
+        x, _ = cnn.to_tensor(arrays, dev, fit=n_lab)  # precise's cnn+knn is fast's, exactly
         cands = _cnn_candidates(
             job, x, y, n_lab, n_out, multi, semi, train or cnn.TrainConfig(), seed, (0.4, 0.9)
         )
@@ -286,7 +288,7 @@ def run(
     final_conf = calibrate.confidence(best.target, multi)
     agree = calibrate.agreement(best.fold_keys, calibrate.decision_key(best.target, multi))
     fold_conf = np.array(best.fold_conf)
-    if semi:  # the cut moved to the fold average at equal coverage over all targets
+    if best.name in SEMI_LEARNERS:  # the cut moved to the fold average at equal coverage
         cut = calibrate.transfer(th.value, fold_conf, final_conf)
         below = final_conf < cut
     else:  # inductive: each target on its own, sure if most fold models pass the fitted cut
