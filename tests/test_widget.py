@@ -33,6 +33,12 @@ def w(ds):
     widget.close()
 
 
+def settle(w: Labeler) -> None:
+    """Wait until what the last page of thumbnails learned (sizes, corrupt) is recorded."""
+    if w._recorder is not None:
+        w._recorder.join(30)
+
+
 def ids_of(ds, **kw) -> list[str]:
     return list(ds.query(**kw)["id"])
 
@@ -126,6 +132,7 @@ def test_thumbnails_are_jpeg_buffers_in_order(ds, w):
         assert image.format == "JPEG" and image.size == (item["width"], item["height"])
         assert (item["orig_width"], item["orig_height"]) == (24, 24)
         assert item["corrupt"] is False
+    settle(w)
     assert ds.query(name="img3.png")["width"].iloc[0] == 24  # learned from decoding
     _, warm_buffers = req(w, "thumbnails", ids=ids, size=64)
     assert warm_buffers == buffers
@@ -139,6 +146,7 @@ def test_an_image_edited_in_place_gets_a_fresh_thumbnail_without_a_sync(ds, w, i
     (item,) = reply["items"]
     assert (before["orig_width"], item["orig_width"], item["orig_height"]) == (24, 40, 20)
     assert Image.open(io.BytesIO(data)).convert("RGB").getpixel((5, 5))[0] > 200  # red now
+    settle(w)
     assert ds.query(name="img2.png")["width"].iloc[0] == 40
 
 
@@ -151,6 +159,7 @@ def test_corrupt_and_missing_files_are_flagged(ds, w, image_dir: Path):
     corrupt, missing = reply["items"]
     assert corrupt["corrupt"] is True and buffers[0][:2] == b"\xff\xd8"
     assert missing["missing"] is True
+    settle(w)
     assert bool(ds.query(name="img4.png")["corrupt"].iloc[0]) is True
     w.refresh_view()
     assert {r["id"]: r["corrupt"] for r in w.rows}["img4.png"] is True

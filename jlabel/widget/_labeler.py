@@ -84,6 +84,7 @@ class Labeler(anywidget.AnyWidget):
         self.current_job: Any = None
         """The job the `job` trait follows (a `jlabel.Job`), or None."""
         self._prefetcher: threading.Thread | None = None
+        self._recorder: threading.Thread | None = None  # journals what a page decode learned
         self.prefetch = True
         """Decode the next page's thumbnails in the background after serving a page."""
         self._job_sent = 0.0

@@ -58,7 +58,10 @@ def page(w: Any, ids: list[str], size: int) -> tuple[dict[str, Any], list[bytes]
         buffers.append(thumb.data)
         if not getattr(thumb, "missing", False):
             decoded.append((sample_id, thumb))
-    _record_info(ds, decoded)
+    # Sizes and corrupt flags learned here are journaled off the reply's path (an fsync, or
+    # an S3 PUT); the pixels and this reply already carry them.
+    w._recorder = threading.Thread(target=_record_info, args=(ds, decoded), name="jlabel-info")
+    w._recorder.start()
     if getattr(w, "prefetch", False):
         prefetch_next(w, size)
     return {"items": items, "size": size}, buffers
@@ -108,12 +111,13 @@ def _record_info(ds: Any, decoded: list[tuple[str, Any]]) -> None:
     if not ids:
         return
     by_id = dict(decoded)
-    record(
-        ids,
-        [by_id[i].orig_width for i in ids],
-        [by_id[i].orig_height for i in ids],
-        [bool(by_id[i].corrupt) for i in ids],
-    )
+    with contextlib.suppress(Exception):  # best effort: the next decode learns them again
+        record(
+            ids,
+            [by_id[i].orig_width for i in ids],
+            [by_id[i].orig_height for i in ids],
+            [bool(by_id[i].corrupt) for i in ids],
+        )
 
 
 def preview(w: Any, sample_id: str, size: int) -> tuple[dict[str, Any], list[bytes]]:
