@@ -248,6 +248,7 @@ class Dataset:
 
     def refresh(self, *, notify: bool = True) -> bool:
         """Pick up changes other kernels made; returns True if anything changed."""
+        sample_check.reread(self)
         with self._lock:
             gens = self._store.snapshot_gens()
             if gens and gens[-1] > self._gen:

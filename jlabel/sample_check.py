@@ -10,6 +10,7 @@ rule as the threshold calibration (20 of 20 right gives 95.5%).
 from __future__ import annotations
 
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,25 @@ if TYPE_CHECKING:
 
 STORE_FILE = "sample_check.json"
 DEFAULT_SIZE = 20
+_records: weakref.WeakKeyDictionary[Dataset, dict[str, Any]] = weakref.WeakKeyDictionary()
+"""Each dataset's check as last read or written: the widget asks after every change, and a
+store read there (an S3 GET) would sit on the labeling path."""
+
+
+def _record(ds: Dataset) -> dict[str, Any]:
+    if ds not in _records:
+        _records[ds] = ds.read_store_json(STORE_FILE) or {}
+    return _records[ds]
+
+
+def _save(ds: Dataset, record: dict[str, Any]) -> None:
+    ds.write_store_json(STORE_FILE, record)
+    _records[ds] = record
+
+
+def reread(ds: Dataset) -> None:
+    """Read the check from the store again next time (another kernel may have drawn one)."""
+    _records.pop(ds, None)
 
 
 def draw(ds: Dataset, n: int = DEFAULT_SIZE, seed: int | None = None) -> list[str]:
@@ -38,7 +58,7 @@ def draw(ds: Dataset, n: int = DEFAULT_SIZE, seed: int | None = None) -> list[st
     ids = [pool[i] for i in picked]
     frame = ds.query(tab="to_confirm", ids=ids).set_index("id")
     proposed = {sid: sorted(frame.at[sid, "proposed_labels"]) for sid in ids}
-    ds.write_store_json(STORE_FILE, {"ids": ids, "proposed": proposed, "created_at": time.time()})
+    _save(ds, {"ids": ids, "proposed": proposed, "created_at": time.time()})
     return ids
 
 
@@ -48,7 +68,7 @@ def status(ds: Dataset) -> dict[str, Any] | None:
     Keys: ``ids``, ``size``, ``reviewed``, ``right`` (confirmed with the proposed labels),
     ``pending`` and ``estimated_precision`` (None until something was reviewed).
     """
-    check = ds.read_store_json(STORE_FILE)
+    check = _record(ds)
     if not check:
         return None
     table = ds._table
@@ -79,6 +99,6 @@ def status(ds: Dataset) -> dict[str, Any] | None:
 
 def forget_if_reproposed(ds: Dataset, ids: list[str]) -> None:
     """Forget the current check when new proposals (a new job) replace sampled ones."""
-    check = ds.read_store_json(STORE_FILE)
+    check = _record(ds)
     if check and not set(check["ids"]).isdisjoint(ids):
-        ds.write_store_json(STORE_FILE, {})
+        _save(ds, {})

@@ -320,6 +320,10 @@ def test_a_checked_random_sample_of_proposals_estimates_their_precision(image_di
     assert check["estimated_precision"] == pytest.approx(2 / 5)
     ds.set_proposals([d], [["dog"]], [[0.8]])  # a new job re-proposes a sampled image
     assert ds.sample_check() is None  # answers about old proposals would not count
+    other = jlabel.open(image_dir, sync=False)  # another kernel draws a sample
+    assert other.sample_proposals(1) and ds.sample_check() is None
+    ds.refresh()
+    assert ds.sample_check()["size"] == 1
     (e,) = ds.sample_proposals(1)
     ds.delete_images([e])
     assert ds.sample_check()["size"] == 0
