@@ -29,6 +29,18 @@ function select(label, value, options, onChange) {
 }
 
 /**
+ * A filter chip with a remove button.
+ * @param {string} text
+ * @param {string} title of the remove button
+ * @param {() => void} onRemove
+ * @param {string} [filter] `data-filter` of the chip
+ */
+function removableChip(text, title, onRemove, filter) {
+  return h("span", { class: "jl-chip jl-chip-filter", dataset: filter ? { filter } : {} }, text,
+    h("button", { class: "jl-x", type: "button", text: "×", title, on: { click: onRemove } }));
+}
+
+/**
  * @param {import("./context.js").Ctx} ctx
  * @returns {import("./context.js").Component}
  */
@@ -48,10 +60,7 @@ export function createFilters(ctx) {
     const addLabel = select("filter by label", "", [["", chosen.length ? "+ label" : "Any label"], ...labels.filter((/** @type {string} */ n) => !chosen.includes(n)).map((/** @type {string} */ n) => /** @type {[string, string]} */ ([n, n]))],
       (v) => v && setFilter({ labels: [...chosen, v] }));
     const chips = chosen.map((/** @type {string} */ name) =>
-      h("span", { class: "jl-chip jl-chip-filter" }, name,
-        h("button", { class: "jl-x", type: "button", text: "×", title: `remove ${name}`,
-          on: { click: () => setFilter({ labels: chosen.filter((/** @type {string} */ x) => x !== name) }) } })),
-    );
+      removableChip(name, `remove ${name}`, () => setFilter({ labels: chosen.filter((/** @type {string} */ x) => x !== name) })));
     const created = Array.isArray(f.created) ? "custom" : f.created || "";
     const start = /** @type {HTMLInputElement} */ (h("input", { type: "date", class: "jl-input jl-date", attrs: { "aria-label": "created from" },
       value: Array.isArray(f.created) && f.created[0] ? String(f.created[0]).slice(0, 10) : "" }));
@@ -73,8 +82,7 @@ export function createFilters(ctx) {
       ? select("group", f.group || "", [["", "Any group"], ...groups.map((/** @type {string} */ g) => /** @type {[string, string]} */ ([g, g]))], (v) => setFilter({ group: v || null }))
       : null;
     const sample = Array.isArray(f.ids) && f.ids.length
-      ? h("span", { class: "jl-chip jl-chip-filter", dataset: { filter: "ids" } }, `random sample of ${f.ids.length}`,
-        h("button", { class: "jl-x", type: "button", text: "×", title: "show every image again", on: { click: () => setFilter({ ids: null }) } }))
+      ? removableChip(`random sample of ${f.ids.length}`, "show every image again", () => setFilter({ ids: null }), "ids")
       : null;
     const clear = h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Clear filters", disabled: !isFiltered(f),
       on: { click: () => ctx.set({ filters: { ...EMPTY_FILTERS } }) } });

@@ -208,8 +208,8 @@ class Labeler(anywidget.AnyWidget):
             self.estimated_precision = _view.estimated_precision(history)
             if job.status == "failed":
                 self.say(f"auto-labeling failed: {job.error}", kind="error")
-            elif job.status == "done" and _view.job_notes(self.job):
-                self.say(" ".join(_view.job_notes(self.job)))
+            elif job.status == "done" and (notes := _view.job_notes(self.job)):
+                self.say(" ".join(notes))
 
     # -- the one command --------------------------------------------------------------------
     @anywidget.experimental.command
