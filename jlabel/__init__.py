@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jlabel.errors import (
     ImageRejected,
+    InvalidArgument,
     InvalidLabelName,
     JLabelError,
     JobError,
@@ -16,6 +17,7 @@ from jlabel.errors import (
 __all__ = [
     "Dataset",
     "ImageRejected",
+    "InvalidArgument",
     "InvalidLabelName",
     "JLabelError",
     "Job",

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 import numpy as np
@@ -24,12 +24,17 @@ from jlabel.errors import ImageRejected, JLabelError, NotFound, StorageError
 from jlabel.files import info_mtime as file_mtime
 from jlabel.files import list_files, safe_join, safe_upload_name
 from jlabel.images import validate_upload
+from jlabel.internal import DatasetInternals
 from jlabel.labels import validate_label_name, validate_label_names
+from jlabel.options import AUTO_GROUP, AUTO_LABEL, PRE_LABEL, takes
 from jlabel.store import Store
 from jlabel.store.journal import Record
 from jlabel.store.snapshot import read_parquet, write_parquet
 from jlabel.sync import SyncReport, plan_sync
 from jlabel.table import SampleTable
+
+if TYPE_CHECKING:
+    from jlabel.autolabel import Job
 
 MB = 1024 * 1024
 DELETE_MODES = ("label", "samples", "sources")
@@ -93,6 +98,8 @@ class Dataset:
         self._compactor: threading.Thread | None = None
         self._compact_lock = threading.Lock()
         self._recent: list[tuple[tuple[float, str, int], frozenset[str] | None]] = []
+        self.internal = DatasetInternals(self)
+        """What jlabel's own layers (auto-labeling, export, widget) use; not for users."""
         with self._lock:
             replayed = self._load()
         if replayed >= COMPACT_ON_OPEN:
@@ -715,23 +722,30 @@ class Dataset:
         return self._store.read_json(rel)
 
     # ------------------------------------------------------------------ other layers
-    def auto_label(self, **kwargs: Any):
-        """Start an active-learning job (mode "fast" or "precise"); see jlabel.autolabel."""
+    @takes(AUTO_LABEL, returns="Job")
+    def auto_label(self, **options: Any) -> Job:
+        """Start an active-learning job that proposes labels for the unlabeled images.
+
+        The job runs in a background thread (one at a time per dataset; later ones queue);
+        proposals go to the To Be Confirmed tab with hard examples marked.
+        """
         from jlabel.autolabel import start_auto_label
 
-        return start_auto_label(self, **kwargs)
+        return start_auto_label(self, **options)
 
-    def pre_label(self, model: Any, **kwargs: Any):
-        """Start a pre-labeling job with an existing model; see jlabel.autolabel."""
+    @takes(PRE_LABEL, returns="Job")
+    def pre_label(self, model: Any, **options: Any) -> Job:
+        """Start a job that labels the unlabeled images with an existing model."""
         from jlabel.autolabel import start_pre_label
 
-        return start_pre_label(self, model, **kwargs)
+        return start_pre_label(self, model, **options)
 
-    def auto_group(self, **kwargs: Any):
-        """Start an auto-grouping job (clusters by image embeddings)."""
+    @takes(AUTO_GROUP, returns="Job")
+    def auto_group(self, **options: Any) -> Job:
+        """Start a job that clusters the images by their embeddings and sets their ``group``."""
         from jlabel.autolabel import start_auto_group
 
-        return start_auto_group(self, **kwargs)
+        return start_auto_group(self, **options)
 
     @property
     def jobs(self):

@@ -7,7 +7,11 @@ class JLabelError(Exception):
     """Base class of every error jlabel raises on purpose."""
 
 
-class InvalidLabelName(JLabelError, ValueError):
+class InvalidArgument(JLabelError, ValueError):
+    """An argument has the wrong type or value; the message names it and what is expected."""
+
+
+class InvalidLabelName(InvalidArgument):
     """A label name breaks the naming rule."""
 
 

@@ -30,12 +30,12 @@ store read there (an S3 GET) would sit on the labeling path."""
 
 def _record(ds: Dataset) -> dict[str, Any]:
     if ds not in _records:
-        _records[ds] = ds.read_store_json(STORE_FILE) or {}
+        _records[ds] = ds.internal.read_store_json(STORE_FILE) or {}
     return _records[ds]
 
 
 def _save(ds: Dataset, record: dict[str, Any]) -> None:
-    ds.write_store_json(STORE_FILE, record)
+    ds.internal.write_store_json(STORE_FILE, record)
     _records[ds] = record
 
 
@@ -48,7 +48,7 @@ def draw(ds: Dataset, n: int = DEFAULT_SIZE, seed: int | None = None) -> list[st
     """Draw up to `n` proposals at random and remember what they proposed."""
     if not isinstance(n, int) or n < 1:
         raise JLabelError(f"n={n!r}: ask for a sample of at least 1 proposal (20 is typical)")
-    pool = ds.query_ids(tab="to_confirm")
+    pool = ds.internal.query_ids(tab="to_confirm")
     if not pool:
         raise JLabelError(
             "there are no proposals to check: run ds.auto_label() or ds.pre_label() first"

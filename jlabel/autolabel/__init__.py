@@ -14,6 +14,7 @@ from typing import Any
 
 from jlabel.autolabel.jobs import Job, JobQueue, load_history
 from jlabel.errors import PreconditionError
+from jlabel.options import AUTO_GROUP, AUTO_LABEL, PRE_LABEL
 
 __all__ = [
     "Job",
@@ -65,6 +66,11 @@ def _progress_bar(job: Job) -> None:
         update(job)
 
 
+def _name(model: Any) -> str:
+    """How a backbone or model is named in a job's params (a name, or the class name)."""
+    return model if isinstance(model, str) else type(model).__name__
+
+
 def _submit(ds: Any, job: Job, *, queue: bool, progress: bool) -> Job:
     job_queue(ds).submit(job, queue=queue)
     if progress:
@@ -72,167 +78,58 @@ def _submit(ds: Any, job: Job, *, queue: bool, progress: bool) -> Job:
     return job
 
 
-def start_auto_label(
-    ds: Any,
-    *,
-    mode: str = "fast",
-    target_precision: float = 0.95,
-    backbone: Any = "resnet18",
-    weights: str | None = "DEFAULT",
-    device: str | None = None,
-    seed: int = 0,
-    image_size: int = 24,
-    input_size: int = 224,
-    include_proposed: bool = True,
-    queue: bool = True,
-    progress: bool = True,
-    train: Any = None,
-    min_unlabeled_for_semi: int = 500,
-    min_agreement: float = 0.8,
-) -> Job:
-    """Start (or queue) an active-learning job that proposes labels for unlabeled images.
-
-    Parameters
-    ----------
-    mode : ``"fast"`` (learn from the labels only) or ``"precise"`` (semi-supervised; keeps the
-        labels-only learner when that does better on held-out labels).
-    target_precision : precision the confidence threshold is calibrated to (default 0.95);
-        proposals under it are marked hard.
-    backbone, weights : a torchvision model name and weights (``"DEFAULT"`` = pretrained; when
-        they cannot be had a small CNN is trained instead, with a warning), ``weights=None``
-        for random weights, an ``nn.Module`` feature extractor, or ``"cnn"`` for the small CNN.
-    device : ``"cuda"``, ``"mps"``, ``"cpu"``; default the best available.
-    image_size : side in pixels of the images the small CNN learns from.
-    input_size : side in pixels of the images a backbone embeds (224 for ImageNet models).
-    include_proposed : also re-propose for images whose proposals are not confirmed yet.
-    queue : when False, raise ``PreconditionError`` if a job of this dataset is running.
-    progress : show a tqdm progress bar.
-    train : a ``jlabel.autolabel.cnn.TrainConfig`` (steps, batch...) for the small CNN.
-    min_unlabeled_for_semi : with fewer unlabeled images the small CNN skips semi-supervision.
-    min_agreement : a proposal is also hard when fewer than this share of the 5 fold models
-        agree with it.
-    """
+def start_auto_label(ds: Any, **options: Any) -> Job:
+    """Start (or queue) an active-learning job; options as in ``jlabel.options.AUTO_LABEL``."""
     from jlabel.autolabel import active, data
 
-    if mode not in ("fast", "precise"):
-        raise ValueError(f"mode must be 'fast' or 'precise', not {mode!r}")
-    if not 0.5 <= target_precision < 1:
-        raise ValueError(f"target_precision must be in [0.5, 1), not {target_precision!r}")
-    data.collect(ds, include_proposed=include_proposed)
+    opts = AUTO_LABEL.resolve(options)
+    queue, progress = opts.pop("queue"), opts.pop("progress")
+    data.collect(ds, include_proposed=opts["include_proposed"])
+    backbone = opts["backbone"]
     params = {
-        "mode": mode,
-        "target_precision": target_precision,
-        "backbone": backbone if isinstance(backbone, str) else type(backbone).__name__,
-        "weights": weights,
-        "device": device,
-        "seed": seed,
-        "image_size": image_size,
-        "input_size": input_size,
+        name: opts[name]
+        for name in ("mode", "target_precision", "weights", "device", "seed", "image_size")
     }
-    kw = dict(
-        mode=mode,
-        target_precision=target_precision,
-        backbone=backbone,
-        weights=weights,
-        device=device,
-        seed=seed,
-        image_size=image_size,
-        input_size=input_size,
-        include_proposed=include_proposed,
-        train=train,
-        min_unlabeled_for_semi=min_unlabeled_for_semi,
-        min_agreement=min_agreement,
-    )
-    job = Job("auto_label", params, lambda j: active.run(j, ds, **kw))
+    params["input_size"] = opts["input_size"]
+    params["backbone"] = _name(backbone)
+    job = Job("auto_label", params, lambda j: active.run(j, ds, **opts))
     return _submit(ds, job, queue=queue, progress=progress)
 
 
-def start_pre_label(
-    ds: Any,
-    model: Any,
-    *,
-    classes: list[str] | None = None,
-    mapping: dict[str, str] | None = None,
-    weights: str | None = None,
-    target_precision: float = 0.95,
-    multi_label: bool = False,
-    device: str | None = None,
-    input_size: int = 224,
-    include_proposed: bool = True,
-    queue: bool = True,
-    progress: bool = True,
-) -> Job:
-    """Start (or queue) a job that labels unlabeled images with an existing model.
-
-    Parameters
-    ----------
-    model : a ``torch.nn.Module`` (with ``classes``), a TorchScript file path, a torchvision
-        model name (with ``weights``; classes from the weights' metadata), or a callable taking
-        a list of PIL RGB images and returning ``[(labels, scores)]`` or a ``[N, C]``
-        probability array (with ``classes``).
-    classes : the model's output names, in order.
-    mapping : model class -> dataset label; unmapped classes are dropped. Default: classes that
-        are dataset labels (all of them when the dataset has no labels yet).
-    target_precision : hard-example threshold, calibrated on the labeled images when there are
-        10+; otherwise scores under it are hard.
-    multi_label : sigmoid outputs, every class with p >= 0.5 proposed.
-    input_size : side of the square the images are resized/cropped to for modules.
-    """
+def start_pre_label(ds: Any, model: Any, **options: Any) -> Job:
+    """Start (or queue) a job that labels unlabeled images with an existing model; options as
+    in ``jlabel.options.PRE_LABEL``."""
     from jlabel.autolabel import data, prelabel
 
+    opts = PRE_LABEL.resolve(options)
+    queue, progress = opts.pop("queue"), opts.pop("progress")
     if isinstance(model, str) and not model.strip():
         raise PreconditionError("model is empty: pass a module, a file path, a name or a callable")
-    prelabel.check_model(model, classes, weights)
-    data.target_ids(ds, include_proposed)
+    prelabel.check_model(model, opts["classes"], opts["weights"])
+    data.target_ids(ds, opts["include_proposed"])
     params = {
-        "model": model if isinstance(model, str) else type(model).__name__,
-        "classes": list(classes) if classes is not None else None,
-        "mapping": mapping,
-        "weights": weights,
-        "target_precision": target_precision,
-        "multi_label": multi_label,
-        "device": device,
+        "model": _name(model),
+        "classes": list(opts["classes"]) if opts["classes"] is not None else None,
+        **{k: opts[k] for k in ("mapping", "weights", "target_precision", "multi_label", "device")},
     }
-    kw = dict(
-        classes=classes,
-        mapping=mapping,
-        weights=weights,
-        target_precision=target_precision,
-        multi_label=multi_label,
-        device=device,
-        input_size=input_size,
-        include_proposed=include_proposed,
-    )
-    job = Job("pre_label", params, lambda j: prelabel.run(j, ds, model, **kw))
+    job = Job("pre_label", params, lambda j: prelabel.run(j, ds, model, **opts))
     return _submit(ds, job, queue=queue, progress=progress)
 
 
-def start_auto_group(
-    ds: Any,
-    *,
-    n_groups: int = 8,
-    backbone: Any = "resnet18",
-    weights: str | None = "DEFAULT",
-    device: str | None = None,
-    seed: int = 0,
-    queue: bool = True,
-    progress: bool = True,
-) -> Job:
+def start_auto_group(ds: Any, **options: Any) -> Job:
     """Start (or queue) a job that clusters every image into ``n_groups`` groups by its
-    embedding (downscaled pixels when no pretrained backbone can be had) and sets ``group``."""
+    embedding (downscaled pixels when no pretrained backbone can be had) and sets ``group``;
+    options as in ``jlabel.options.AUTO_GROUP``."""
     from jlabel.autolabel import group
 
-    if n_groups < 2:
-        raise ValueError(f"n_groups must be at least 2, not {n_groups}")
-    if len(ds.query(tab="all")) < 2:
+    opts = AUTO_GROUP.resolve(options)
+    queue, progress = opts.pop("queue"), opts.pop("progress")
+    if len(ds) < 2:
         raise PreconditionError("Auto grouping needs at least 2 images; add images first.")
+    backbone = opts["backbone"]
     params = {
-        "n_groups": n_groups,
+        **opts,
         "backbone": backbone if isinstance(backbone, str) else type(backbone).__name__,
-        "weights": weights,
-        "device": device,
-        "seed": seed,
     }
-    kw = dict(n_groups=n_groups, backbone=backbone, weights=weights, device=device, seed=seed)
-    job = Job("auto_group", params, lambda j: group.run(j, ds, **kw))
+    job = Job("auto_group", params, lambda j: group.run(j, ds, **opts))
     return _submit(ds, job, queue=queue, progress=progress)

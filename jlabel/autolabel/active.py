@@ -338,7 +338,7 @@ def write_proposals(
     uncertain: np.ndarray | None = None,
     below: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """``ds.set_proposals`` for the ids still without labels; hard = ``below`` (default: under
+    """``set_proposals`` for the ids still without labels; hard = ``below`` (default: under
     ``threshold``) or ``uncertain``."""
     still = set(data.target_ids_now(ds, include_proposed))
     keep = [n for n, i in enumerate(ids) if i in still]
@@ -351,7 +351,7 @@ def write_proposals(
         n_uncertain = int((uncertain & ~hard).sum())
         hard = hard | uncertain
     if keep:
-        ds.set_proposals(
+        ds.internal.set_proposals(
             [ids[n] for n in keep],
             [[classes[c] for c in decisions[n]] for n in keep],
             [[float(probs[n, c]) for c in decisions[n]] for n in keep],

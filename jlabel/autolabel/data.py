@@ -46,7 +46,7 @@ class Samples:
 
 
 def target_ids_now(ds: Any, include_proposed: bool) -> list[str]:
-    ids = [str(i) for i in ds.query_ids(tab="unlabeled")]
+    ids = [str(i) for i in ds.internal.query_ids(tab="unlabeled")]
     if include_proposed:
         frame = ds.query(tab="to_confirm")
         ids += [
@@ -165,13 +165,13 @@ class ArrayCache:
     def __init__(self, ds: Any, name: str) -> None:
         self.ds = ds
         digest = hashlib.sha1(name.encode()).hexdigest()[:16]
-        self.path = ds.store_path("cache", f"autolabel-{digest}.npz")
+        self.path = ds.internal.store_path("cache", f"autolabel-{digest}.npz")
         self.name = name
 
     def load(self) -> dict[str, tuple[str, np.ndarray]]:
         """``{id: (file_version, array)}`` from the store (empty if missing or unreadable)."""
         try:
-            with self.ds.fs.open(self.path, "rb") as f:
+            with self.ds.internal.fs.open(self.path, "rb") as f:
                 z = np.load(io.BytesIO(f.read()), allow_pickle=False)
                 if str(z["name"]) != self.name:
                     return {}
@@ -196,8 +196,8 @@ class ArrayCache:
             arrays=np.stack([entries[i][1] for i in ids]),
         )
         parent = self.path.rsplit("/", 1)[0]
-        self.ds.fs.makedirs(parent, exist_ok=True)
-        with self.ds.fs.open(self.path, "wb") as f:
+        self.ds.internal.fs.makedirs(parent, exist_ok=True)
+        with self.ds.internal.fs.open(self.path, "wb") as f:
             f.write(buf.getvalue())
 
 
@@ -216,7 +216,7 @@ def cached_arrays(
     """
     cache = ArrayCache(ds, name)
     entries = cache.load() if use_cache else {}
-    versions = {i: str(ds.file_version(i)) for i in ids}
+    versions = {i: str(ds.internal.file_version(i)) for i in ids}
     missing = [i for i in ids if i not in entries or entries[i][0] != versions[i]]
     skipped: dict[str, str] = {}
     if missing:

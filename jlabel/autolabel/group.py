@@ -63,7 +63,7 @@ def run(
     prefix: str = "group",
 ) -> dict[str, Any]:
     """Body of an auto-group job: embeddings (pixels when no pretrained backbone), k-means,
-    ``ds.set_groups`` with names ``f"{prefix}-{n}"``."""
+    ``ds.internal.set_groups`` with names ``f"{prefix}-{n}"``."""
     start = time.perf_counter()
     ids = [str(i) for i in ds.query(tab="all")["id"]]
     if len(ids) < 2:
@@ -87,7 +87,7 @@ def run(
     job.report(0.85, "clustering")
     labels = kmeans(emb, n_groups, seed=seed)
     names = [f"{prefix}-{int(c)}" for c in labels]
-    ds.set_groups(ok, names)
+    ds.internal.set_groups(ok, names)
     sizes = {n: names.count(n) for n in sorted(set(names))}
     return {
         "groups": sizes,

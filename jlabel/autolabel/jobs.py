@@ -261,7 +261,7 @@ class JobQueue:
         if ds is None:
             return
         try:
-            ds.write_store_json(f"jobs/{job.id}.json", job.to_dict())
+            ds.internal.write_store_json(f"jobs/{job.id}.json", job.to_dict())
         except Exception as exc:  # history is a convenience: never the end of a job
             job.message = f"{job.message} (history not saved: {exc})"
 
@@ -269,15 +269,15 @@ class JobQueue:
 def load_history(ds: Any, live: list[Job]) -> list[dict[str, Any]]:
     """Every job of ``ds``: persisted JSON merged with live jobs, newest first."""
     records: dict[str, dict[str, Any]] = {}
-    folder = ds.store_path("jobs")
+    folder = ds.internal.store_path("jobs")
     try:
-        paths = ds.fs.glob(f"{folder}/*.json")
+        paths = ds.internal.fs.glob(f"{folder}/*.json")
     except FileNotFoundError:
         paths = []
     for path in paths:
         name = str(path).rsplit("/", 1)[-1]
         try:
-            record = ds.read_store_json(f"jobs/{name}")
+            record = ds.internal.read_store_json(f"jobs/{name}")
         except Exception:  # a half-written or foreign file: skip it
             continue
         if isinstance(record, dict) and "id" in record:

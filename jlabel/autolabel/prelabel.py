@@ -218,7 +218,7 @@ def run(
     hardness = [float(np.clip((1 - results[i][2]) / (1 - floor), 0, 1)) for i in out]
     hard = [results[i][2] < cut for i in out]
     if out:
-        ds.set_proposals(
+        ds.internal.set_proposals(
             out,
             [results[i][0] for i in out],
             [results[i][1] for i in out],

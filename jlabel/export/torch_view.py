@@ -50,9 +50,9 @@ def to_torch(
         )
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
-    paths = [ds.source_path(i) for i in ids]
+    paths = [ds.internal.source_path(i) for i in ids]
     cls = globals().get("TorchImages") or __getattr__("TorchImages")
-    return cls(ds.fs, paths, ids, labels, classes, multi_label, transform, image_size)
+    return cls(ds.internal.fs, paths, ids, labels, classes, multi_label, transform, image_size)
 
 
 def _make_torch_images() -> type:

@@ -94,7 +94,7 @@ class Labeler(anywidget.AnyWidget):
         self.limits = _upload_limits(dataset)
         self.user = str(getattr(dataset, "user", "") or "")
         self.refresh_view()
-        self._unsubscribe = dataset.subscribe(self._on_dataset_event)
+        self._unsubscribe = dataset.internal.subscribe(self._on_dataset_event)
         current = _current_job(dataset)
         if current is not None:
             self.watch_job(current)
@@ -242,9 +242,7 @@ class Labeler(anywidget.AnyWidget):
 
 
 def _upload_limits(ds: Any) -> dict[str, int]:
-    file_limit = getattr(ds, "max_image_bytes", None) or 5 * 1024 * 1024
-    batch_limit = getattr(ds, "max_batch_bytes", None) or 8 * 1024 * 1024
-    return {"file": int(file_limit), "batch": int(batch_limit)}
+    return ds.internal.upload_limits()
 
 
 def _current_job(ds: Any) -> Any:

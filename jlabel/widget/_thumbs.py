@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -36,7 +37,7 @@ def _cache(w: Any) -> Any:
 def page(w: Any, ids: list[str], size: int) -> tuple[dict[str, Any], list[bytes]]:
     """Thumbnails of `ids`: `({"items": [meta...]}, [jpeg bytes...])`, same order as `ids`."""
     ds = w.dataset
-    items_in = ((ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids)
+    items_in = _cache_items(ds, ids)
     if len(ids) == 1:
         items_in = list(items_in)  # the cache decodes a lone image in this thread
     thumbs = _cache(w).get_many(items_in, size, workers=_readers(ds))
@@ -81,8 +82,8 @@ def prefetch_next(w: Any, size: int) -> threading.Thread | None:
 
     def work() -> None:
         with contextlib.suppress(Exception):  # a prefetch is only an optimisation
-            ids = ds.query_ids(tab=tab, **filters)[start : start + w.page_size]
-            items = [(ds.key, i, ds.file_version(i), partial(ds.read_bytes, i)) for i in ids]
+            ids = ds.internal.query_ids(tab=tab, **filters)[start : start + w.page_size]
+            items = list(_cache_items(ds, ids))
             thumbs = cache.get_many(
                 items, size, workers=_readers(ds), defer_writes=False, background=True
             )
@@ -102,10 +103,16 @@ def _readers(ds: Any) -> int | None:
     return None if {"file", "local"} & set(protocols) else REMOTE_READERS
 
 
+def _cache_items(ds: Any, ids: list[str]) -> Iterator[tuple[str, str, str, Any]]:
+    """`(ds_key, id, file_version, read_bytes)` per id, as the thumbnail cache takes them."""
+    key, version = ds.internal.key, ds.internal.file_version
+    return ((key, i, version(i), partial(ds.read_bytes, i)) for i in ids)
+
+
 def _record_info(ds: Any, decoded: list[tuple[str, Any]]) -> None:
     """Tell the dataset the sizes it learned from decoding (only for rows that lack them)."""
-    record = getattr(ds, "record_image_info", None)
-    if record is None or not decoded:
+    record = ds.internal.record_image_info
+    if not decoded:
         return
     ids = [i for i, th in decoded if th.orig_width or th.corrupt]
     if not ids:
