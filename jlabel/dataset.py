@@ -323,6 +323,37 @@ class Dataset:
         if ids:
             self._commit({"op": "unlabel", "ids": ids, "names": list(_flatten(names)) or None})
 
+    def replace_label(self, ids: str | Iterable[str], old: str, new: str) -> int:
+        """On the samples of `ids` that carry `old`, put `new` in its place (one operation, one
+        undo); returns how many samples changed."""
+        ids, new = self._ids(ids), validate_label_name(new)
+        with self._lock:
+            t = self._table
+            mask = t.masks.get(old)
+            having = 0 if mask is None else int(mask[t.rows(ids)].sum()) if ids else 0
+            if having and old != new:
+                self._commit(
+                    {
+                        "op": "replace_label",
+                        "ids": ids,
+                        "old": old,
+                        "new": new,
+                        "user": self.user,
+                        "t": time.time(),
+                    }
+                )
+        return having if old != new else 0
+
+    def label_impact(self, name: str) -> dict[str, int]:
+        """What deleting label `name` touches: ``{"images": samples carrying it, "only": samples
+        carrying only it}`` (those a ``mode="samples"`` deletion removes)."""
+        if name not in self._table.masks:
+            raise NotFound(f"no label {name!r}; the labels are {self.labels}")
+        with self._lock:
+            t = self._table
+            having = t.masks[name] & t.alive
+            return {"images": int(having.sum()), "only": int((having & (t.n_labels == 1)).sum())}
+
     def rename_label(self, old: str, new: str) -> None:
         """Rename a label everywhere; if `new` exists the two are merged."""
         validate_label_name(new)

@@ -28,6 +28,7 @@ UNDOABLE = frozenset(
     {
         "label",
         "unlabel",
+        "replace_label",
         "rename_label",
         "delete_label",
         "add_samples_manual",
@@ -364,6 +365,20 @@ class SampleTable:
                 self.masks[name][rows] = False
         self._recount(rows)
         self._clear_labeled(rows)
+
+    def _op_replace_label(self, op: dict) -> None:
+        """On the samples of `ids` that carry `old`, `new` in its place (a manual edit)."""
+        old, new = op["old"], op["new"]
+        if old not in self.masks:
+            return
+        rows = self.rows([sid for sid in op["ids"] if sid in self.row_of])
+        rows = rows[self.masks[old][rows]]
+        self.masks[old][rows] = False
+        self._mask(new)[rows] = True
+        self._recount(rows)
+        self._mark_labeled(rows, op.get("user"), op["t"], "manual")
+        for row in rows.tolist():
+            self._set_proposal(row, [], [])
 
     def _op_rename_label(self, op: dict) -> None:
         old, new = op["old"], op["new"]

@@ -376,6 +376,21 @@ def test_undo_survives_a_restart(image_dir: Path):
     assert third.counts()["labeled"] == 0 and len(third) == 10
 
 
+def test_replace_label_is_one_operation_and_one_undo(image_dir: Path):
+    ds = jlabel.open(image_dir)
+    ds.label(["img0.png", "img1.png"], "cat")
+    ds.label(["img2.png"], "dog")
+    assert ds.replace_label(["img0.png", "img2.png"], "cat", "lynx") == 1
+    labels = ds.to_pandas().set_index("id")["labels"]
+    assert list(labels["img0.png"]) == ["lynx"] and list(labels["img2.png"]) == ["dog"]
+    assert list(labels["img1.png"]) == ["cat"]
+    assert ds.undo() == "replace_label"  # one Ctrl+Z puts the old label back, alone
+    labels = ds.to_pandas().set_index("id")["labels"]
+    assert list(labels["img0.png"]) == ["cat"]
+    assert "lynx" not in ds.labels
+    assert ds.label_impact("cat") == {"images": 2, "only": 2}
+
+
 def test_undo_add_images_removes_the_uploaded_file(image_dir: Path):
     ds = jlabel.open(image_dir)
     [sid] = ds.add_images([("new.png", png_bytes())])

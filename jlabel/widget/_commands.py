@@ -115,20 +115,9 @@ def unlabel(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
 
 @_handler
 def replace_label(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
-    """On the samples of `ids` that carry `old`, put `new` in its place."""
-    ds, old, new = w.dataset, str(msg["old"]), str(msg["new"])
-    ids = _ids(msg)
-    frame = ds.query(labels=[old])
-    frame = frame[frame["id"].isin(ids)]
-    pairs = zip(frame["id"], frame["labels"], strict=True)
-    having = [i for i, labels in pairs if old in list(labels)]
-    if not having or old == new:
-        return {"ok": True, "changed": 0}, []
-    if new not in ds.labels:
-        ds.add_labels(new)
-    ds.label(having, new)
-    ds.unlabel(having, old)
-    return {"ok": True, "changed": len(having)}, []
+    """On the samples of `ids` that carry `old`, put `new` in its place (one undo)."""
+    changed = w.dataset.replace_label(_ids(msg), str(msg["old"]), str(msg["new"]))
+    return {"ok": True, "changed": changed}, []
 
 
 @_handler
@@ -151,10 +140,7 @@ def rename_label(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
 @_handler
 def label_impact(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
     """How many samples carry label `name`, and how many carry only it."""
-    name = str(msg["name"])
-    frame = w.dataset.query(labels=[name])
-    only = sum(1 for labels in frame["labels"] if len(labels) == 1)
-    return {"images": len(frame), "only": only}, []
+    return w.dataset.label_impact(str(msg["name"])), []
 
 
 @_handler
