@@ -26,7 +26,7 @@ import numpy as np
 
 from bench._util import report
 from bench.listing import make_files, scandir_walk
-from jlabel.store.snapshot import write_parquet
+from jlabel.codec import write_parquet
 from jlabel.table import SampleTable
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -41,7 +41,7 @@ def build_table(n: int, seed: int = 0) -> SampleTable:
     table = SampleTable()
     for name in LABELS:
         table.masks[name] = np.zeros(0, dtype=bool)
-    table._grow(n)
+    table.grow(n)
     table.ids = np.asarray([f"folder{i % 100:03d}/img{i:07d}.jpg" for i in range(n)], dtype=object)
     table.alive[:] = True
     now = np.datetime64(int(time.time() * 1e9), "ns")
@@ -76,7 +76,7 @@ def label_latency(root: Path) -> dict[str, list[float]]:
     import jlabel
 
     ds = jlabel.open(root, sync=False)
-    ids = ds.query_ids()
+    ids = ds.internal.query_ids()
     rng = np.random.default_rng(1)
     out: dict[str, list[float]] = {"1 id": [], f"{BATCH} ids": [], "1 id cpu": []}
     out[f"{BATCH} ids cpu"] = []

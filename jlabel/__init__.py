@@ -27,6 +27,7 @@ __all__ = [
     "PreconditionError",
     "StorageError",
     "VersionError",
+    "fsck",
     "open",
 ]
 __version__ = "0.1.0"
@@ -37,6 +38,10 @@ def __getattr__(name: str):  # lazy: importing jlabel must not import torch or t
         from jlabel import dataset
 
         return getattr(dataset, name)
+    if name == "fsck":
+        from jlabel.health import fsck
+
+        return fsck
     if name == "Labeler":
         from jlabel.widget import Labeler
 

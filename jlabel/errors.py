@@ -40,3 +40,8 @@ class VersionError(JLabelError):
 
 class JobError(JLabelError):
     """An auto-labeling job failed or was used wrongly."""
+
+
+class DataLossWarning(UserWarning):
+    """Part of a dataset's store was damaged (a disk or bucket fault, or a hand edit): what it
+    held is lost. The message names the file and what was kept aside; ``ds.check()`` lists all."""

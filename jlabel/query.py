@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jlabel.errors import JLabelError
-from jlabel.store.snapshot import to_arrow
+from jlabel.codec import to_arrow
+from jlabel.errors import InvalidArgument
 from jlabel.table import SampleTable
 
 TABS = ("all", "unlabeled", "labeled", "to_confirm")
@@ -37,9 +37,47 @@ PUBLIC_COLUMNS = (
 )
 
 
+FILTERS = ("labels", "hard", "created", "name", "labeled_by", "group", "ids")
+"""The filters `query`, `count` and `counts` take (and the widget's filter bar sets)."""
+
+
+def query_rows(table: SampleTable, tab: str, filters: dict[str, Any]) -> np.ndarray:
+    """Rows of `tab` matching every filter, in the tab's order (see :func:`sorted_rows`)."""
+    mask = tab_mask(table, tab) & filter_mask(table, **filters)
+    return sorted_rows(table, mask, tab)
+
+
+def check_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters, each of the right type (an InvalidArgument names the first that is not)."""
+    unknown = [k for k in filters if k not in FILTERS]
+    if unknown:
+        raise InvalidArgument(
+            f"unknown filter {unknown[0]!r}: the filters are {', '.join(FILTERS)}"
+        )
+    for key in ("labels", "labeled_by", "group", "ids"):
+        value = filters.get(key)
+        if value is not None and not _strings(value):
+            raise InvalidArgument(
+                f"filter {key} must be a string or a list of strings, not {type(value).__name__}"
+            )
+    if filters.get("hard") is not None and not isinstance(filters["hard"], (bool, np.bool_)):
+        raise InvalidArgument(f"filter hard must be True, False or None, not {filters['hard']!r}")
+    if filters.get("name") is not None and not isinstance(filters["name"], str):
+        raise InvalidArgument(f"filter name must be a string, not {filters['name']!r}")
+    return filters
+
+
+def _strings(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        return False
+    return all(isinstance(v, str) for v in value)
+
+
 def tab_mask(table: SampleTable, tab: str) -> np.ndarray:
     if tab not in TABS:
-        raise JLabelError(f"unknown tab {tab!r}: use one of {', '.join(TABS)}")
+        raise InvalidArgument(f"unknown tab {tab!r}: use one of {', '.join(TABS)}")
     alive = table.alive
     if tab == "all":
         return alive.copy()
@@ -99,8 +137,16 @@ def created_range(created: Any, now: dt.datetime | None = None) -> tuple[Any, An
     if created in ("month", "last_month"):
         return _utc(now - dt.timedelta(days=30)), None
     if isinstance(created, (tuple, list)) and len(created) == 2:
-        return tuple(None if c is None else _utc(pd.Timestamp(c).to_pydatetime()) for c in created)
-    raise JLabelError(
+        try:
+            return tuple(
+                None if c is None else _utc(pd.Timestamp(c).to_pydatetime()) for c in created
+            )
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgument(
+                f"created={created!r}: {exc}; give datetimes or ISO strings such as "
+                "'2026-01-31' (either may be None)"
+            ) from None
+    raise InvalidArgument(
         f"created={created!r} is not a time filter: use 'day', 'month' or a (start, end) pair "
         "of datetimes or ISO strings (either may be None)"
     )

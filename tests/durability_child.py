@@ -21,7 +21,7 @@ import sys
 import traceback
 
 import jlabel
-import jlabel.dataset
+import jlabel.replica
 
 NAMES = ("cat", "dog", "bird", "fish", "car", "tree")
 
@@ -35,9 +35,9 @@ def work(cmd: dict) -> None:
     acks = os.open(cmd["acks"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     mode = cmd["mode"]
     if cmd.get("compact_every"):
-        jlabel.dataset.COMPACT_EVERY = cmd["compact_every"]
+        jlabel.replica.COMPACT_EVERY = cmd["compact_every"]
     ds = jlabel.open(cmd["root"], sync=mode == "sync")
-    ids = ds.query_ids()
+    ids = ds.internal.query_ids()
     _ack(acks, "ready")
     png = ds.read_bytes(ids[0])
     for k in range(100_000):

@@ -201,7 +201,7 @@ def test_history_is_persisted_and_reloaded(tmp_path):
     assert history[1]["result"]["proposed"] == job.result["proposed"] == 21
     assert history[1]["params"]["mode"] == "fast"
     stale = {**history[1], "id": "stale", "status": "running", "created_at": "2000-01-01"}
-    again.write_store_json("jobs/stale.json", stale)  # its kernel died mid-job
+    again.internal.write_store_json("jobs/stale.json", stale)  # its kernel died mid-job
     last = again.job_history()[-1]
     assert last["id"] == "stale" and last["status"] == "failed" and "interrupted" in last["error"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import jlabel
-import jlabel.dataset
+import jlabel.replica
 
 
 def _labels(ds: jlabel.Dataset) -> dict[str, set[str]]:
@@ -129,9 +129,9 @@ def test_both_compact_at_once_the_loser_returns_false_and_nothing_is_lost(
 def test_two_kernels_in_threads_with_frequent_compaction(
     image_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jlabel.dataset, "COMPACT_EVERY", 7)
+    monkeypatch.setattr(jlabel.replica, "COMPACT_EVERY", 7)
     kernels = [jlabel.open(image_dir, user=u) for u in ("ann", "bob")]
-    ids = kernels[0].query_ids()
+    ids = kernels[0].internal.query_ids()
     errors: list[BaseException] = []
 
     def work(k: int) -> None:
@@ -165,11 +165,11 @@ def test_two_kernels_in_threads_with_frequent_compaction(
 
 _WORKER = """
 import sys
-import jlabel, jlabel.dataset
-jlabel.dataset.COMPACT_EVERY = 5
+import jlabel, jlabel.replica
+jlabel.replica.COMPACT_EVERY = 5
 root, k = sys.argv[1], int(sys.argv[2])
 ds = jlabel.open(root, sync=False, user=f"p{k}")
-ids = ds.query_ids()
+ids = ds.internal.query_ids()
 for i in range(40):
     ds.label(ids[(i * 3 + k) % len(ids)], f"p{k}-{i}")
     if i % 10 == 9:
@@ -194,11 +194,11 @@ def test_two_processes_label_and_compact_concurrently(image_dir: Path) -> None:
 
 _EXIT_AFTER_COMPACTION_STARTS = """
 import sys
-import jlabel, jlabel.dataset
-jlabel.dataset.COMPACT_EVERY = 5
+import jlabel, jlabel.replica
+jlabel.replica.COMPACT_EVERY = 5
 ds = jlabel.open(sys.argv[1], sync=False)
 for i in range(5):
-    ds.label(ds.query_ids()[i], "cat")  # the fifth starts a background compaction
+    ds.label(ds.internal.query_ids()[i], "cat")  # the fifth starts a background compaction
 """  # and the script ends at once, without close()
 
 
@@ -223,8 +223,8 @@ def test_refresh_applies_older_work_on_other_samples_without_a_full_reload(
     b.label("img1.png", "dog")  # older than a's next change, on another sample
     a.label("img0.png", "cat")
     reloads = []
-    original = a._load
-    monkeypatch.setattr(a, "_load", lambda: reloads.append(1) or original())
+    original = a._replica.load
+    monkeypatch.setattr(a._replica, "load", lambda: reloads.append(1) or original())
     assert a.refresh()
     assert reloads == []
     assert _labels(a) == _fresh(image_dir)

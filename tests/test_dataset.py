@@ -215,14 +215,14 @@ def test_query_tabs_and_filters(image_dir: Path):
     other = jlabel.open(image_dir, user="bob", sync=False)
     other.label(["img2.png"], "dog")
     ds.refresh()
-    ds.set_proposals(
+    ds.internal.set_proposals(
         ["img5.png", "img6.png"],
         [["cat"], ["dog"]],
         [[0.6], [0.99]],
         hard=[True, False],
         hardness=[0.8, 0.1],
     )
-    ds.set_groups(["img7.png", "img8.png"], ["g1", "g2"])
+    ds.internal.set_groups(["img7.png", "img8.png"], ["g1", "g2"])
     assert ds.counts() == {"all": 10, "unlabeled": 5, "labeled": 3, "to_confirm": 2}
     assert list(ds.query(tab="to_confirm")["id"]) == ["img6.png", "img5.png"]  # surest first
     assert list(ds.query(labels=["dog"])["id"]) == ["img2.png"]
@@ -272,13 +272,13 @@ def test_to_pandas_columns_and_types(image_dir: Path):
     assert pd.isna(row["width"])  # sync does not decode images
     assert str(df["created_at"].dt.tz) == "UTC"
     assert np.isnan(row["hardness"])
-    ds.record_image_info(["img0.png"], [24], [24], [False])
+    ds.internal.record_image_info(["img0.png"], [24], [24], [False])
     assert ds.to_pandas().iloc[0]["width"] == 24
 
 
 def test_proposals_confirm_reject_and_edit(image_dir: Path):
     ds = jlabel.open(image_dir, user="carol")
-    ds.set_proposals(
+    ds.internal.set_proposals(
         [f"img{i}.png" for i in range(4)],
         [["cat"], ["dog"], ["cat"], ["dog"]],
         [[0.9], [0.8], [0.7], [0.6]],
@@ -301,7 +301,7 @@ def test_a_checked_random_sample_of_proposals_estimates_their_precision(image_di
     with pytest.raises(JLabelError, match="no proposals to check"):
         ds.sample_proposals()
     ids = [f"img{i}.png" for i in range(8)]
-    ds.set_proposals(ids, [["cat"]] * 8, [[0.9]] * 8)
+    ds.internal.set_proposals(ids, [["cat"]] * 8, [[0.9]] * 8)
     sample = ds.sample_proposals(4, seed=1)
     assert len(set(sample)) == 4 and set(sample) <= set(ids)
     assert ds.sample_proposals(4, seed=1) == sample  # a seed repeats the draw
@@ -318,7 +318,7 @@ def test_a_checked_random_sample_of_proposals_estimates_their_precision(image_di
     check = jlabel.open(image_dir).sample_check()  # kept with the dataset
     assert (check["reviewed"], check["right"], check["pending"]) == (3, 1, 1)
     assert check["estimated_precision"] == pytest.approx(2 / 5)
-    ds.set_proposals([d], [["dog"]], [[0.8]])  # a new job re-proposes a sampled image
+    ds.internal.set_proposals([d], [["dog"]], [[0.8]])  # a new job re-proposes a sampled image
     assert ds.sample_check() is None  # answers about old proposals would not count
     other = jlabel.open(image_dir, sync=False)  # another kernel draws a sample
     assert other.sample_proposals(1) and ds.sample_check() is None
@@ -402,7 +402,7 @@ def test_undo_add_images_removes_the_uploaded_file(image_dir: Path):
 def test_subscribers_hear_changes(image_dir: Path):
     ds = jlabel.open(image_dir)
     events: list[str] = []
-    unsubscribe = ds.subscribe(events.append)
+    unsubscribe = ds.internal.subscribe(events.append)
     ds.label("img0.png", "cat")
     ds.undo()
     unsubscribe()
@@ -433,4 +433,4 @@ def test_paths_outside_the_root_are_refused(image_dir: Path):
     with pytest.raises(JLabelError):
         ds.read_bytes("../secret.png")
     with pytest.raises(JLabelError):
-        ds.source_path("/etc/passwd")
+        ds.internal.source_path("/etc/passwd")

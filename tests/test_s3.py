@@ -72,7 +72,13 @@ def _nonempty(ds: jlabel.Dataset) -> dict[str, set[str]]:
 def test_open_sync_label_and_reopen(s3, bucket) -> None:
     ds = _open(s3)
     assert ds.root == URL
-    assert sorted(ds.query_ids()) == ["img0.png", "img1.png", "img2.png", "sub/a.png", "sub/b.png"]
+    assert sorted(ds.internal.query_ids()) == [
+        "img0.png",
+        "img1.png",
+        "img2.png",
+        "sub/a.png",
+        "sub/b.png",
+    ]
     assert _labels(ds)["img0.png"] == {"cat", "cute"}  # from img0.txt
     frame = ds.to_pandas().set_index("id")
     assert frame.loc["sub/a.png", "boxes"][0]["label"] == "dog"  # from sub/a.xml
@@ -108,7 +114,7 @@ def test_add_images_are_uploaded_under_the_prefix(s3, bucket) -> None:
     assert bucket.cat_file(f"{BUCKET}/prefix/new.png") == _png(7)
     assert bucket.cat_file(f"{BUCKET}/prefix/img1.png") == _png(1)
     assert not bucket.exists(f"{BUCKET}/escape.png")
-    assert set(added) <= set(_open(s3).query_ids())
+    assert set(added) <= set(_open(s3).internal.query_ids())
 
 
 def test_delete_images_with_sources(s3, bucket) -> None:
@@ -117,7 +123,7 @@ def test_delete_images_with_sources(s3, bucket) -> None:
     ds.create_version("before")
     ds.delete_images(["img2.png"], delete_sources=True)
     assert not bucket.exists(f"{BUCKET}/prefix/img2.png")
-    assert "img2.png" not in _open(s3).query_ids()
+    assert "img2.png" not in _open(s3).internal.query_ids()
     old = ds.version_frame("before").set_index("id")
     assert bool(old.loc["img2.png", "missing"]) and not bool(old.loc["img1.png", "missing"])
 
@@ -224,7 +230,7 @@ def test_server_stops_during_compaction(s3, bucket, outage) -> None:
     ds = _open(s3)
     for name in ("a", "b", "c"):
         ds.label("img1.png", name)
-    _stop_before(ds.fs, outage, "/snapshots/")
+    _stop_before(ds.internal.fs, outage, "/snapshots/")
     with pytest.raises(StorageError):
         ds.compact()
     outage.start()
@@ -237,13 +243,15 @@ def test_server_stops_during_compaction(s3, bucket, outage) -> None:
 def test_server_stops_during_add_images(s3, bucket, outage) -> None:
     ds = _open(s3)
     ds.label("img1.png", "bird")
-    _stop_before(ds.fs, outage, "/.jlabel/journal/")  # the image is uploaded, the record is not
+    _stop_before(
+        ds.internal.fs, outage, "/.jlabel/journal/"
+    )  # the image is uploaded, the record is not
     with pytest.raises(StorageError):
         ds.add_images([("new.png", _png(5))])
     outage.start()
-    assert "new.png" not in ds.query_ids()
+    assert "new.png" not in ds.internal.query_ids()
     ds.sync()  # the uploaded file is picked up like any file put there
-    assert "new.png" in _open(s3).query_ids()
+    assert "new.png" in _open(s3).internal.query_ids()
     assert _nonempty(_open(s3))["img1.png"] == {"bird"}
 
 
@@ -251,19 +259,19 @@ def test_server_stops_during_sync(s3, bucket, outage) -> None:
     ds = _open(s3)
     ds.label("img1.png", "bird")
     bucket.pipe_file(f"{BUCKET}/prefix/later.png", _png(11))
-    _stop_before(ds.fs, outage, "/.jlabel/journal/")
+    _stop_before(ds.internal.fs, outage, "/.jlabel/journal/")
     with pytest.raises(StorageError):
         ds.sync()
     outage.start()
     ds.sync()
     fresh = _open(s3, sync=False)
-    assert "later.png" in fresh.query_ids() and _nonempty(fresh)["img1.png"] == {"bird"}
+    assert "later.png" in fresh.internal.query_ids() and _nonempty(fresh)["img1.png"] == {"bird"}
 
 
 def test_create_version_can_be_retried_after_the_server_stopped(s3, bucket, outage) -> None:
     ds = _open(s3)
     ds.label("img1.png", "bird")
-    _stop_before(ds.fs, outage, "/meta.json")
+    _stop_before(ds.internal.fs, outage, "/meta.json")
     with pytest.raises(StorageError):
         ds.create_version("v1")
     outage.start()
@@ -289,11 +297,11 @@ def test_two_kernels_in_threads_with_frequent_compaction_on_s3(
 ) -> None:
     import threading
 
-    import jlabel.dataset
+    import jlabel.replica
 
-    monkeypatch.setattr(jlabel.dataset, "COMPACT_EVERY", 5)
+    monkeypatch.setattr(jlabel.replica, "COMPACT_EVERY", 5)
     kernels = [_open(s3, user=u) for u in ("ann", "bob")]
-    ids = sorted(kernels[0].query_ids())
+    ids = sorted(kernels[0].internal.query_ids())
     errors: list[BaseException] = []
 
     def work(k: int) -> None:

@@ -10,11 +10,12 @@ import fsspec
 import numpy as np
 import pytest
 
+from jlabel.codec import read_parquet, write_parquet
 from jlabel.errors import StorageError
+from jlabel.ops import apply as apply_op
 from jlabel.query import to_frame
 from jlabel.store import Store
 from jlabel.store.journal import LocalJournal, Record, decode_lines, encode_line
-from jlabel.store.snapshot import read_parquet, write_parquet
 from jlabel.table import SampleTable
 
 
@@ -134,12 +135,14 @@ def _table() -> SampleTable:
         {"id": f"d/{c}.png", "size": i, "mtime": 10.0 + i, "created_at": 1e9 + i}
         for i, c in enumerate("qwertyuiop")
     ]
-    t.apply({"op": "add_samples", "rows": rows})
-    t.apply(
-        {"op": "label", "ids": ["d/q.png", "d/w.png"], "names": ["cat"], "user": "ann", "t": 1.7e9}
+    apply_op(t, {"op": "add_samples", "rows": rows})
+    apply_op(
+        t,
+        {"op": "label", "ids": ["d/q.png", "d/w.png"], "names": ["cat"], "user": "ann", "t": 1.7e9},
     )
-    t.apply({"op": "label", "ids": ["d/w.png"], "names": ["dög-2"], "user": "bob", "t": 1.7e9})
-    t.apply(
+    apply_op(t, {"op": "label", "ids": ["d/w.png"], "names": ["dög-2"], "user": "bob", "t": 1.7e9})
+    apply_op(
+        t,
         {
             "op": "set_proposals",
             "ids": ["d/e.png"],
@@ -147,19 +150,21 @@ def _table() -> SampleTable:
             "scores": [[0.9, 0.25]],
             "hardness": [0.5],
             "hard": [True],
-        }
+        },
     )
-    t.apply({"op": "set_groups", "ids": ["d/r.png"], "groups": ["g1"]})
-    t.apply(
+    apply_op(t, {"op": "set_groups", "ids": ["d/r.png"], "groups": ["g1"]})
+    apply_op(
+        t,
         {
             "op": "image_info",
             "ids": ["d/t.png"],
             "widths": [640],
             "heights": [480],
             "corrupt": [True],
-        }
+        },
     )
-    t.apply(
+    apply_op(
+        t,
         {
             "op": "import_labels",
             "ids": ["d/y.png"],
@@ -167,10 +172,10 @@ def _table() -> SampleTable:
             "boxes": [[{"label": "car", "xmin": 1, "ymin": 2, "xmax": 3, "ymax": 4}]],
             "label_mtimes": [5.0],
             "t": 1.6e9,
-        }
+        },
     )
-    t.apply({"op": "remove_samples", "ids": ["d/u.png"]})  # a tombstone is not written
-    t.apply({"op": "set_missing", "ids": ["d/i.png"], "missing": True})
+    apply_op(t, {"op": "remove_samples", "ids": ["d/u.png"]})  # a tombstone is not written
+    apply_op(t, {"op": "set_missing", "ids": ["d/i.png"], "missing": True})
     return t
 
 
@@ -206,7 +211,7 @@ def test_snapshot_rows_are_sorted_so_no_sort_is_needed_after_reading() -> None:
     assert again.ids.tolist() == sorted(again.ids.tolist())
     assert np.array_equal(again.order(), np.argsort(again.ids, kind="stable"))
     assert again.row_of == {sid: i for i, sid in enumerate(again.ids)}
-    again.apply({"op": "label", "ids": ["d/o.png"], "names": ["cat"], "user": "x", "t": 1.0})
+    apply_op(again, {"op": "label", "ids": ["d/o.png"], "names": ["cat"], "user": "x", "t": 1.0})
     assert again.masks["cat"][again.row_of["d/o.png"]]
 
 

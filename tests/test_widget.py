@@ -175,7 +175,7 @@ def test_preview_is_a_large_jpeg_with_the_row(ds, w):
 def test_tabs_filters_and_pages(ds, w):
     ds.label(["img0.png", "img1.png"], "cat")
     ds.label(["img2.png"], "dog")
-    ds.set_hard(["img1.png"], True)
+    ds.internal.set_hard(["img1.png"], True)
     w.selection = ["img5.png"]
     w.tab = "labeled"
     assert w.total == 3 and w.page == 0
@@ -216,10 +216,13 @@ def test_serving_a_page_prefetches_the_next_one(ds):
     first = [r["id"] for r in widget.rows]
     req(widget, "thumbnails", ids=first, size=64)
     widget._prefetcher.join(timeout=60)
-    nxt = ds.query_ids()[24:]
+    nxt = ds.internal.query_ids()[24:]
     assert len(nxt) == 6
     cache = widget._thumbs
-    assert all(os.path.exists(cache.path_for(ds.key, i, ds.file_version(i), 64)) for i in nxt)
+    assert all(
+        os.path.exists(cache.path_for(ds.internal.key, i, ds.internal.file_version(i), 64))
+        for i in nxt
+    )
     widget.page = 1
     assert _thumbs.prefetch_next(widget, 64) is None  # no page after the last
     widget.close()
@@ -296,7 +299,9 @@ def test_add_images_from_browser_buffers(ds, w, image_dir: Path):
 
 def test_to_be_confirmed_actions(ds, w):
     ids = ["img0.png", "img1.png", "img2.png", "img3.png"]
-    ds.set_proposals(ids, [["cat"], ["dog"], ["cat"], ["dog"]], [[0.99], [0.9], [0.6], [0.97]])
+    ds.internal.set_proposals(
+        ids, [["cat"], ["dog"], ["cat"], ["dog"]], [[0.99], [0.9], [0.6], [0.97]]
+    )
     assert w.counts["to_confirm"] == 4
     w.tab = "to_confirm"
     assert w.rows[0]["proposed_labels"] and w.rows[0]["proposed_scores"][0] == pytest.approx(0.99)
@@ -376,7 +381,7 @@ def test_a_finished_jobs_notes_are_told_to_the_user(w):
 def test_checking_a_random_sample_of_proposals(ds, w):
     assert "no proposals to check" in req(w, "sample_proposals", n=3)[0]["error"]
     ids = [f"img{i}.png" for i in range(6)]
-    ds.set_proposals(ids, [["cat"]] * 6, [[0.9]] * 6)
+    ds.internal.set_proposals(ids, [["cat"]] * 6, [[0.9]] * 6)
     reply, _ = req(w, "sample_proposals", n=3)
     sample = reply["ids"]
     assert w.tab == "to_confirm" and w.filters["ids"] == sample

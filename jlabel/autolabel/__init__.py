@@ -9,7 +9,6 @@ Each job's record is kept as JSON under ``<root>/.jlabel/jobs/``; ``job_history(
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from jlabel.autolabel.jobs import Job, JobQueue, load_history
@@ -26,15 +25,10 @@ __all__ = [
     "start_pre_label",
 ]
 
-_QUEUES: weakref.WeakKeyDictionary[Any, JobQueue] = weakref.WeakKeyDictionary()
-
 
 def job_queue(ds: Any) -> JobQueue:
-    """The job queue of this dataset object (created on first use)."""
-    queue = _QUEUES.get(ds)
-    if queue is None:
-        queue = _QUEUES[ds] = JobQueue(ds)
-    return queue
+    """The job queue of this dataset object (``ds.jobs``, created on first use)."""
+    return ds.jobs
 
 
 def job_history(ds: Any) -> list[dict[str, Any]]:

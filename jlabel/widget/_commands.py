@@ -158,7 +158,7 @@ def confirm(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
     ids = None if msg.get("ids") is None else _ids(msg)
     filters = _view.query_filters(w.filters)
     if ids is None and filters:  # "Confirm all (N)" means the N the tab shows
-        ids = w.dataset.query_ids(tab="to_confirm", **filters)
+        ids = w.dataset.internal.query_ids(tab="to_confirm", **filters)
     w.dataset.confirm(ids)
     if ids is not None:
         gone = set(ids)

@@ -151,7 +151,7 @@ def test_to_be_confirmed_tab_confirm_selected(open_notebook, lab_server):
     folder = make_folder(lab_server.root_dir, "ds-confirm", 24)
     setup = (
         "ids = [f'digit-{i:04d}.png' for i in range(12)]\n"
-        "ds.set_proposals(ids, [[f'd{i % 10}'] for i in range(12)],"
+        "ds.internal.set_proposals(ids, [[f'd{i % 10}'] for i in range(12)],"
         " [[0.99 - i * 0.03] for i in range(12)], hard=[i > 8 for i in range(12)])"
     )
     nb = open_widget(open_notebook, folder, setup)

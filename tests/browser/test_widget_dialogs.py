@@ -77,7 +77,7 @@ def test_delete_images_dialog_and_versions(open_notebook, lab_server):
         ".textContent === '8'"
     )
     out = nb.kernel_eval(
-        "import os\nprint(os.path.exists(ds.source_path('digit-0001.png')), len(ds))"
+        "import os\nprint(os.path.exists(ds.internal.source_path('digit-0001.png')), len(ds))"
     )
     assert out == "False 8"
     # the versions dialog lists the version and can make it current again

@@ -1,4 +1,7 @@
-"""SampleTable <-> Arrow/Parquet, vectorised (a million rows in well under a second)."""
+"""SampleTable <-> Arrow/Parquet, vectorised (a million rows in well under a second).
+
+The model's own format: the store only moves the bytes (it knows nothing of the table).
+"""
 
 from __future__ import annotations
 
@@ -145,23 +148,25 @@ def read_parquet(data: bytes) -> tuple[SampleTable, dict[str, Any]]:
     def column(name: str) -> pa.ChunkedArray:
         return parquet.read(columns=[name]).column(0)
 
-    table = _from_columns(column, parquet.metadata.num_rows, meta.get("labels", []))
-    if meta.get("sorted_ids"):
-        table._order = np.arange(len(table.ids))
+    table = _from_columns(
+        column, parquet.metadata.num_rows, meta.get("labels", []), sorted_ids=meta.get("sorted_ids")
+    )
     pa.default_memory_pool().release_unused()
     return table, meta
 
 
 def from_arrow(arrow: pa.Table, labels: list[str]) -> SampleTable:
     """A SampleTable from an Arrow table with the columns of :func:`to_arrow`."""
-    return _from_columns(arrow.column, arrow.num_rows, labels)
+    return _from_columns(arrow.column, arrow.num_rows, labels, sorted_ids=False)
 
 
-def _from_columns(col: Callable[[str], pa.ChunkedArray], n: int, labels: list[str]) -> SampleTable:
+def _from_columns(
+    col: Callable[[str], pa.ChunkedArray], n: int, labels: list[str], *, sorted_ids: bool
+) -> SampleTable:
     table = SampleTable()
     for name in labels:
         table.masks[name] = np.zeros(0, dtype=bool)
-    table._grow(n)
+    table.grow(n)
     ids = col("id").combine_chunks()
     id_list = ids.to_pylist()
     table.ids = np.asarray(id_list, dtype=object)
@@ -178,9 +183,7 @@ def _from_columns(col: Callable[[str], pa.ChunkedArray], n: int, labels: list[st
     _read_labels(table, col("labels"))
     _read_sparse(table, col("proposed_labels"), col("proposed_scores"), col("boxes"))
     # The index of all rows (all alive), built directly: much faster than rebuild_index().
-    table.row_of = dict(zip(id_list, range(n), strict=True))
-    table._order = None
-    table._ids_arrow = ids
+    table.adopt_index(dict(zip(id_list, range(n), strict=True)), ids, sorted_ids=bool(sorted_ids))
     return table
 
 
@@ -229,7 +232,7 @@ def _read_sparse(
     if has.any():
         scores = proposed_scores.combine_chunks()
         for row in np.nonzero(has)[0].tolist():
-            table._set_proposal(row, proposed[row].as_py(), scores[row].as_py() or [])
+            table.set_proposal(row, proposed[row].as_py(), scores[row].as_py() or [])
     boxes = boxes_column.combine_chunks()
     valid = boxes.is_valid().to_numpy(zero_copy_only=False)
     for row in np.nonzero(valid)[0].tolist():
