@@ -106,6 +106,7 @@ class Replica:
         self._stale = True  # whatever happens, the journal is read from the start next time
         store = self.store
         fallback = False
+        needed: dict[str, int] = {}  # what the damaged snapshots included
         while True:
             latest = store.read_latest_snapshot()
             if latest is None:
@@ -116,6 +117,8 @@ class Replica:
                 table, meta = read_parquet(data)
             except Exception as exc:  # any parse failure of bytes read whole is damage
                 store.set_aside_snapshot(gen, f"{type(exc).__name__}: {exc}")
+                for writer, seq in (store.read_marks(gen) or {}).items():
+                    needed[writer] = max(needed.get(writer, -1), seq)
                 fallback = True
                 continue
             table.undo_stack = meta.get("undo_stack", [])
@@ -126,7 +129,7 @@ class Replica:
         store.restart_journal(state.watermarks)
         records = store.read_journal(state.watermarks, kept=fallback)
         if fallback:
-            _check_complete(records, state.snapshot_watermarks, store.url)
+            _check_complete(records, state.snapshot_watermarks, needed, store.url)
         for record in records:
             ops.check(record.op, _where(record))
         for record in records:
@@ -272,6 +275,7 @@ class Replica:
             data = write_parquet(frozen, {"watermarks": watermarks, "gen": base + 1})
             if not store.write_snapshot(base + 1, data):
                 return False
+            store.write_marks(base + 1, watermarks)
             if store.snapshot_gens()[-1] != base + 1:
                 # Our number was free only because old snapshots get deleted: newer ones exist,
                 # so ours is stale. Withdraw it and keep the journal (nothing is lost).
@@ -304,15 +308,18 @@ def _where(record: Record) -> str:
     return f"journal record {record.seq} of writer {record.writer}"
 
 
-def _check_complete(records: list[Record], base: dict[str, int], url: str) -> None:
-    """A fallback load's journal must hold every record after the older snapshot: no gap in any
-    writer's sequence numbers from its watermark on."""
-    by_writer: dict[str, set[int]] = {}
+def _check_complete(
+    records: list[Record], base: dict[str, int], needed: dict[str, int], url: str
+) -> None:
+    """A fallback load's journal must hold every record after the older snapshot (`base`), up
+    to what the damaged newer one included (`needed`), with no gap in any writer's sequence."""
+    by_writer: dict[str, set[int]] = {w: set() for w in needed}
     for r in records:
         by_writer.setdefault(r.writer, set()).add(r.seq)
     for writer, seqs in by_writer.items():
         start = base.get(writer, -1) + 1
-        if set(range(start, max(seqs) + 1)) - seqs:
+        end = max(max(seqs, default=-1), needed.get(writer, -1))
+        if set(range(start, end + 1)) - seqs:
             raise StorageError(
                 f"the newest snapshot of {url} is damaged (set aside under .jlabel/damaged/) and "
                 "the journal since the previous one is incomplete, so the state cannot be "

@@ -234,3 +234,156 @@ def test_refresh_applies_older_work_on_other_samples_without_a_full_reload(
     assert reloads == [1]
     assert _labels(a) == _fresh(image_dir)
     assert _labels(a)["img0.png"] == {"owl"}
+
+
+# ---------------------------------------------------------------- one deletes, the other labels
+def test_a_label_naming_a_sample_the_other_kernel_deleted_applies_to_the_rest(
+    two, image_dir: Path
+) -> None:
+    a, b = two
+    a.delete_images(["img5.png"])
+    b.label(["img5.png", "img6.png"], "x")  # returns: b had not refreshed
+    a.label(["img7.png"], "y")
+    assert a.compact()
+    assert a.refresh() is False  # the compaction already read b's label
+    b.refresh()
+    fresh = _fresh(image_dir)
+    for labels in (_labels(a), _labels(b), fresh):
+        assert "img5.png" not in labels
+        assert labels["img6.png"] == {"x"} and labels["img7.png"] == {"y"}
+    assert _labels(a) == _labels(b) == fresh
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: b.unlabel(["img5.png", "img6.png"]),
+        lambda b: b.replace_label(["img5.png", "img6.png"], "old", "new"),
+        lambda b: b.set_proposal(["img5.png", "img6.png"], "old"),
+        lambda b: b.confirm(["img5.png", "img6.png"]),
+        lambda b: b.reject(["img5.png", "img6.png"]),
+        lambda b: b.delete_images(["img5.png", "img6.png"]),
+        lambda b: b.internal.set_proposals(
+            ["img5.png", "img6.png"], [["p"], ["p"]], [[0.9], [0.8]]
+        ),
+        lambda b: b.internal.set_hard(["img5.png", "img6.png"], [True, False], [0.3, 0.1]),
+        lambda b: b.internal.set_groups(["img5.png", "img6.png"], ["g1", "g2"]),
+        lambda b: b.internal.record_image_info(["img5.png", "img6.png"], [3, 4], [5, 6], [0, 0]),
+    ],
+    ids=[
+        "unlabel",
+        "replace_label",
+        "set_proposal",
+        "confirm",
+        "reject",
+        "delete_images",
+        "set_proposals",
+        "set_hard",
+        "set_groups",
+        "image_info",
+    ],
+)
+def test_every_operation_on_a_deleted_sample_replays(two, image_dir: Path, call) -> None:
+    a, b = two
+    a.label(["img5.png", "img6.png"], "old")
+    a.internal.set_proposals(["img8.png"], [["old"]], [[0.5]])
+    b.refresh()
+    a.delete_images(["img5.png"])
+    call(b)  # b had not refreshed
+    a.label(["img7.png"], "y")
+    b_view = _labels(b)
+    assert a.compact()
+    a.refresh()
+    b.refresh()
+    fresh = jlabel.open(image_dir, sync=False)
+    try:
+        assert a.to_pandas().equals(b.to_pandas())
+        assert a.to_pandas().equals(fresh.to_pandas())
+    finally:
+        fresh.close()
+    assert "img5.png" not in _labels(a) and _labels(a)["img7.png"] == {"y"}
+    assert b_view.get("img6.png") == _labels(a).get("img6.png")  # b's own change survived
+
+
+def test_a_refresh_that_fails_leaves_the_state_as_it_was(two, image_dir: Path) -> None:
+    from jlabel.store.journal import Record, encode_line
+
+    a, b = two
+    a.label("img1.png", "cat")
+    b.refresh()
+    before = b.to_pandas()
+    # a newer jlabel (another kernel) journals an operation this one does not know
+    future = Record(1e10, "9999999999999-future", 0, {"op": "draw_polygon", "ids": ["img1.png"]})
+    (image_dir / ".jlabel" / "journal" / "9999999999999-future.log").write_bytes(
+        encode_line(future)
+    )
+    a.label("img2.png", "dog")
+    with pytest.raises(jlabel.StorageError, match="newer jlabel"):
+        b.refresh()
+    assert b.to_pandas().equals(before)  # nothing half-applied
+    b.label("img3.png", "bird")  # and b keeps working on what it has
+    with pytest.raises(jlabel.StorageError, match="newer jlabel"):
+        b.refresh()  # the next refresh still refuses (it did not skip the record)
+    with pytest.raises(jlabel.StorageError, match=r"newer jlabel.*pip install -U jlabel"):
+        jlabel.open(image_dir, sync=False)
+
+
+_SOAK = Path(__file__).with_name("soak_worker.py")
+
+
+def run_soak(root: Path, out: Path, *, seconds: float, open_options: dict | None = None) -> dict:
+    """Two kernel processes label, delete, refresh and compact for `seconds`; returns what was
+    acknowledged, what each kernel ended with and what a fresh open holds."""
+    import json
+
+    procs = []
+    for k in (0, 1):
+        spec = {
+            "root": str(root),
+            "k": k,
+            "seconds": seconds,
+            "out": str(out / f"k{k}"),
+            "compact_every": 40,
+            "compact_seconds": 1.5,
+            "open": open_options or {},
+        }
+        procs.append(subprocess.Popen([sys.executable, str(_SOAK), json.dumps(spec)]))
+    assert [p.wait(timeout=seconds + 240) for p in procs] == [0, 0]
+    acks = [
+        json.loads(line)
+        for k in (0, 1)
+        for line in (out / f"k{k}.ack").read_text().split("\n")
+        if line
+    ]
+    finals = [json.loads((out / f"k{k}.final.json").read_text()) for k in (0, 1)]
+    return {"acks": acks, "finals": finals}
+
+
+def lost_labels(acks: list[dict], fresh: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Acknowledged labels on samples nobody deleted that a fresh open lacks."""
+    deleted = {a["id"] for a in acks if a["op"] == "delete"}
+    return [
+        (sid, a["name"])
+        for a in acks
+        if a["op"] == "label"
+        for sid in a["ids"]
+        if sid not in deleted and a["name"] not in fresh.get(sid, set())
+    ]
+
+
+@pytest.mark.slow
+def test_two_processes_deleting_labeling_and_compacting_lose_nothing(tmp_path: Path) -> None:
+    from conftest import write_png
+
+    root = tmp_path / "images"
+    for i in range(40):
+        write_png(root / f"img{i:02d}.png", seed=i, size=8)
+    jlabel.open(root).close()
+    result = run_soak(root, tmp_path, seconds=6)
+    fresh = _fresh(root)
+    assert len([a for a in result["acks"] if a["op"] == "label"]) > 20
+    assert lost_labels(result["acks"], fresh) == []
+    deleted = {a["id"] for a in result["acks"] if a["op"] == "delete"}
+    assert deleted and not deleted & set(fresh)
+    as_sets = [{k: set(v) for k, v in final.items()} for final in result["finals"]]
+    assert as_sets[0] == as_sets[1] == fresh  # both kernels and a fresh open agree

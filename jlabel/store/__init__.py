@@ -253,7 +253,21 @@ class Store:
         old = [g for g in self.snapshot_gens() if g < gen][:-keep] if keep else []
         for g in old:
             self.delete(f"snapshots/{g:08d}.parquet")
+            self.delete(f"snapshots/{g:08d}.marks.json")
         self.delete_stale_temps("snapshots")
+
+    def write_marks(self, gen: int, watermarks: dict[str, int]) -> None:
+        """Remember what snapshot `gen` includes, beside it: if it is ever damaged, these say
+        which journal records a fallback to the previous snapshot must find."""
+        self.write_json(f"snapshots/{gen:08d}.marks.json", watermarks)
+
+    def read_marks(self, gen: int) -> dict[str, int] | None:
+        """The watermarks snapshot `gen` included (None when unknown or unreadable)."""
+        try:
+            marks = self.read_json(f"snapshots/{gen:08d}.marks.json")
+        except StorageError:
+            return None
+        return {str(k): int(v) for k, v in marks.items()} if isinstance(marks, dict) else None
 
     def delete_stale_temps(self, rel: str, max_age: float = 3600.0) -> None:
         """Remove local ``.tmp-*`` files under `rel` older than `max_age` seconds (their writer
