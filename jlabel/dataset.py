@@ -230,8 +230,11 @@ class Dataset:
     def unlabel(self, ids: str | Iterable[str], *names: str) -> None:
         """Remove the given labels from samples; no names removes all their labels."""
         ids, names_ = self._ids(ids), validate_label_names(args.names_list(names))
-        for name in names_:
-            self._known_label(name)
+        unknown = [n for n in names_ if n not in self._replica.table.masks]
+        if unknown:
+            raise InvalidArgument(
+                f"unlabel: no label {unknown[0]!r} in the label set {self.labels}; check the name"
+            )
         self._commit(ops.unlabel(ids, names_ or None))
 
     def replace_label(self, ids: str | Iterable[str], old: str, new: str) -> int:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jlabel
 import jlabel.replica
@@ -64,6 +66,51 @@ def main(spec: dict) -> None:
     with open(spec["out"] + ".final.json", "w") as f:
         json.dump(final, f)
     ds.close()
+
+
+_SOAK = Path(__file__)
+
+
+def run_soak(
+    root: Path | str, out: Path, *, seconds: float, open_options: dict | None = None
+) -> dict:
+    """Two kernel processes label, delete, refresh and compact for `seconds`; returns what was
+    acknowledged, what each kernel ended with and what a fresh open holds."""
+    procs = []
+    for k in (0, 1):
+        spec = {
+            "root": str(root),
+            "k": k,
+            "seconds": seconds,
+            "out": str(out / f"k{k}"),
+            "compact_every": 40,
+            "compact_seconds": 1.5,
+            "open": open_options or {},
+        }
+        procs.append(subprocess.Popen([sys.executable, str(_SOAK), json.dumps(spec)]))
+    codes = [p.wait(timeout=seconds + 240) for p in procs]
+    if codes != [0, 0]:
+        raise RuntimeError(f"a soak kernel failed: exit codes {codes}")
+    acks = [
+        json.loads(line)
+        for k in (0, 1)
+        for line in (out / f"k{k}.ack").read_text().split("\n")
+        if line
+    ]
+    finals = [json.loads((out / f"k{k}.final.json").read_text()) for k in (0, 1)]
+    return {"acks": acks, "finals": finals}
+
+
+def lost_labels(acks: list[dict], fresh: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Acknowledged labels on samples nobody deleted that a fresh open lacks."""
+    deleted = {a["id"] for a in acks if a["op"] == "delete"}
+    return [
+        (sid, a["name"])
+        for a in acks
+        if a["op"] == "label"
+        for sid in a["ids"]
+        if sid not in deleted and a["name"] not in fresh.get(sid, set())
+    ]
 
 
 if __name__ == "__main__":

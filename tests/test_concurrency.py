@@ -328,52 +328,10 @@ def test_a_refresh_that_fails_leaves_the_state_as_it_was(two, image_dir: Path) -
         jlabel.open(image_dir, sync=False)
 
 
-_SOAK = Path(__file__).with_name("soak_worker.py")
-
-
-def run_soak(root: Path, out: Path, *, seconds: float, open_options: dict | None = None) -> dict:
-    """Two kernel processes label, delete, refresh and compact for `seconds`; returns what was
-    acknowledged, what each kernel ended with and what a fresh open holds."""
-    import json
-
-    procs = []
-    for k in (0, 1):
-        spec = {
-            "root": str(root),
-            "k": k,
-            "seconds": seconds,
-            "out": str(out / f"k{k}"),
-            "compact_every": 40,
-            "compact_seconds": 1.5,
-            "open": open_options or {},
-        }
-        procs.append(subprocess.Popen([sys.executable, str(_SOAK), json.dumps(spec)]))
-    assert [p.wait(timeout=seconds + 240) for p in procs] == [0, 0]
-    acks = [
-        json.loads(line)
-        for k in (0, 1)
-        for line in (out / f"k{k}.ack").read_text().split("\n")
-        if line
-    ]
-    finals = [json.loads((out / f"k{k}.final.json").read_text()) for k in (0, 1)]
-    return {"acks": acks, "finals": finals}
-
-
-def lost_labels(acks: list[dict], fresh: dict[str, set[str]]) -> list[tuple[str, str]]:
-    """Acknowledged labels on samples nobody deleted that a fresh open lacks."""
-    deleted = {a["id"] for a in acks if a["op"] == "delete"}
-    return [
-        (sid, a["name"])
-        for a in acks
-        if a["op"] == "label"
-        for sid in a["ids"]
-        if sid not in deleted and a["name"] not in fresh.get(sid, set())
-    ]
-
-
 @pytest.mark.slow
 def test_two_processes_deleting_labeling_and_compacting_lose_nothing(tmp_path: Path) -> None:
     from conftest import write_png
+    from soak_worker import lost_labels, run_soak
 
     root = tmp_path / "images"
     for i in range(40):

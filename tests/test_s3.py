@@ -325,3 +325,161 @@ def test_two_kernels_in_threads_with_frequent_compaction_on_s3(
         for k in (0, 1):
             for i in range(20):
                 assert f"k{k}-{i}" in labels[ids[(i + k) % len(ids)]], (view, k, i)
+
+
+# ---------------------------------------------------------------- an endpoint that never answers
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A TCP server that accepts connections and never replies."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def _silent_options(endpoint: str) -> dict:
+    return {
+        "key": "k",
+        "secret": "s",
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        "config_kwargs": {"connect_timeout": 1, "read_timeout": 1, "retries": {"max_attempts": 2}},
+        "skip_instance_cache": True,
+    }
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_timeouts(silent_endpoint) -> None:
+    with pytest.raises(StorageError, match=r"could not open the dataset at s3://.*Timeout"):
+        jlabel.open(URL, storage_options=_silent_options(silent_endpoint))
+
+
+def test_a_journal_write_that_times_out_says_it_may_have_been_saved(silent_endpoint) -> None:
+    from jlabel.dataset import connect
+    from jlabel.store import Store
+
+    fs, root = connect(URL, _silent_options(silent_endpoint))
+    assert fs.retries == 1  # jlabel's default: botocore retries, s3fs does not retry on top
+    store = Store(fs, root, URL)
+    with pytest.raises(StorageError, match=r"may or may not have been saved.*harmless"):
+        store.append({"op": "add_labels", "names": ["cat"]})
+
+
+def test_default_s3_timeouts_sit_under_the_users_options() -> None:
+    from jlabel.dataset import S3_DEFAULTS, connect
+
+    fs, _ = connect(URL, {"key": "k", "secret": "s", "config_kwargs": {"read_timeout": 3}})
+    assert fs.config_kwargs["read_timeout"] == 3  # the user's value wins
+    assert fs.config_kwargs["connect_timeout"] == S3_DEFAULTS["config_kwargs"]["connect_timeout"]
+    assert fs.config_kwargs["retries"] == {"max_attempts": 3, "mode": "standard"}
+    fs, _ = connect(URL, {"key": "k", "secret": "s", "retries": 4, "skip_instance_cache": True})
+    assert fs.retries == 4
+
+
+# ---------------------------------------------------------------- journal objects and buckets
+def _journal_objects(fs: s3fs.S3FileSystem) -> list[str]:
+    fs.invalidate_cache()
+    return sorted(fs.find(f"{BUCKET}/prefix/.jlabel/journal"))
+
+
+def test_journal_objects_are_checksummed_and_a_damaged_one_is_reported(s3, bucket) -> None:
+    from jlabel.errors import DataLossWarning
+
+    ds = _open(s3)
+    ds.label("img1.png", "bird")
+    ds.label("img2.png", "fish")
+    objects = _journal_objects(bucket)
+    last = bucket.cat_file(objects[-1])
+    assert last[8:9] == b" " and int(last[:8], 16) >= 0  # "<crc32> {json}"
+    bucket.pipe_file(objects[-1], last.replace(b"fish", b"fash"))
+    with pytest.warns(DataLossWarning, match=r"1 journal record\(s\) of .* are damaged"):
+        again = _open(s3, sync=False)
+    labels = _nonempty(again)
+    assert labels["img1.png"] == {"bird"} and "img2.png" not in labels
+    kept = [p for p in bucket.find(f"{BUCKET}/prefix/.jlabel/damaged") if "journal-" in p]
+    assert len(kept) == 1 and b"fash" in bucket.cat_file(kept[0])
+
+
+def test_journal_objects_written_before_checksums_still_read(s3, bucket) -> None:
+    import json as _json
+
+    _open(s3).close()
+    legacy = {"t": 2e9, "w": "0000000000001-legacy", "s": 0, "op": _label_op("img2.png", "old")}
+    bucket.pipe_file(
+        f"{BUCKET}/prefix/.jlabel/journal/0000000000001-legacy/0000000000.json",
+        _json.dumps(legacy).encode(),
+    )
+    assert _nonempty(_open(s3, sync=False))["img2.png"] == {"old"}
+
+
+def _label_op(sid: str, name: str) -> dict:
+    return {"op": "label", "ids": [sid], "names": [name], "user": "x", "t": 2e9}
+
+
+def test_a_bucket_that_disappeared_is_a_clear_error(s3, bucket) -> None:
+    import boto3
+
+    ds = _open(s3)
+    ds.label("img1.png", "bird")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+    with pytest.raises(StorageError, match="is gone"):
+        ds.label("img2.png", "fish")
+    with pytest.raises(StorageError, match="is gone"):
+        ds.refresh()
+    assert _nonempty(ds)["img1.png"] == {"bird"}  # the state is as it was
+
+
+def test_a_retried_add_images_adopts_the_file_the_failed_try_saved(s3, bucket, outage) -> None:
+    ds = _open(s3)
+    _stop_before(ds.internal.fs, outage, "/.jlabel/journal/")  # the file lands, the record not
+    with pytest.raises(StorageError, match="may or may not have been saved"):
+        ds.add_images([("new.png", _png(5))])
+    outage.start()
+    assert ds.add_images([("new.png", _png(5))]) == ["new.png"]  # not new-1.png
+    assert [i for i in _open(s3).internal.query_ids() if i.startswith("new")] == ["new.png"]
+
+
+@pytest.mark.slow
+def test_two_processes_deleting_labeling_and_compacting_on_s3_lose_nothing(
+    s3, bucket, tmp_path
+) -> None:
+    from soak_worker import lost_labels, run_soak
+
+    for i in range(5, 40):
+        bucket.pipe_file(f"{BUCKET}/prefix/more/img{i:02d}.png", _png(i))
+    _open(s3).close()
+    result = run_soak(URL, tmp_path, seconds=6, open_options={"storage_options": _options(s3)})
+    fresh = _nonempty(_open(s3, sync=False))
+    assert len([a for a in result["acks"] if a["op"] == "label"]) > 10
+    assert lost_labels(result["acks"], fresh) == []
+    finals = [{k: set(v) for k, v in f.items() if v} for f in result["finals"]]
+    assert finals[0] == finals[1] == fresh
