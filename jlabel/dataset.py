@@ -43,7 +43,7 @@ S3_DEFAULTS: dict[str, Any] = {
     "config_kwargs": {
         "connect_timeout": 5,
         "read_timeout": 10,
-        "retries": {"max_attempts": 3, "mode": "standard"},
+        "retries": {"total_max_attempts": 3, "mode": "standard"},
     },
 }
 """S3 settings under the user's `storage_options`: a call to an endpoint that does not answer

@@ -7,9 +7,10 @@ single-threaded process makes each trial start in milliseconds instead of re-imp
 
 The worker appends ``ready`` to the acks file once the dataset is open, then after each call
 that returned one line saying what is now durable:
-``label <name> <id>[,<id>...]`` / ``version <name>`` / ``sync <id>`` / ``compact``.
-Modes: ``label`` (labels only), ``compact`` (compacts every few records, in the background
-and explicitly), ``version`` (labels and versions), ``sync`` (new image files + sync).
+``label <name> <id>[,<id>...]`` / ``version <name>`` / ``sync <id>`` / ``compact`` /
+``add <id>``. Modes: ``label`` (labels only), ``compact`` (compacts every few records, in the
+background and explicitly), ``version`` (labels and versions), ``sync`` (new image files +
+sync), ``add`` (uploads through add_images, then labels them).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def work(cmd: dict) -> None:
                 f.write(png)
             ds.sync()
             _ack(acks, f"sync {sid}")
+        elif mode == "add" and k % 3 == 2:
+            (sid,) = ds.add_images([(f"up-{cmd['seed']}-{k}.png", png)])
+            _ack(acks, f"add {sid}")
+            ds.label(sid, f"up-{k}")
+            _ack(acks, f"label up-{k} {sid}")
         else:
             batch = rng.sample(ids, rng.choice([1, 1, 1, 3, len(ids)]))
             name = f"{rng.choice(NAMES)}-{cmd['seed']}-{k}"  # new each time: a lost ack shows

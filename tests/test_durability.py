@@ -94,8 +94,8 @@ def check_acked(root: Path, acked: list[str]) -> None:
                 assert not missing, f"acknowledged {line!r} lost on {missing}"
             elif kind == "version":
                 assert rest in versions, f"acknowledged version {rest!r} lost"
-            elif kind == "sync":
-                assert rest in labels, f"acknowledged sync of {rest!r} lost"
+            elif kind in ("sync", "add"):
+                assert rest in labels, f"acknowledged {kind} of {rest!r} lost"
         assert len(ds) >= 10
     finally:
         ds.close()
@@ -150,6 +150,19 @@ def test_sigkill_during_create_version_loses_nothing(
     for name in ds.versions()["name"]:  # every listed version (even if interrupted) loads
         assert len(ds.version_frame(name)) == 10
     ds.close()
+
+
+@pytest.mark.slow
+def test_sigkill_while_adding_images_loses_nothing(
+    zygote: Zygote, image_dir: Path, tmp_path: Path
+) -> None:
+    jlabel.open(image_dir).close()
+    acked = run_trials(zygote, tmp_path, image_dir, "add", 6)
+    assert any(line.startswith("add ") for line in acked)
+    ds = jlabel.open(image_dir)  # a file whose record the kill cut off: sync picks it up
+    names = set(ds.internal.query_ids())
+    ds.close()
+    assert {p.name for p in image_dir.glob("up-*.png")} <= names
 
 
 @pytest.mark.slow

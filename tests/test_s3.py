@@ -390,7 +390,7 @@ def test_default_s3_timeouts_sit_under_the_users_options() -> None:
     fs, _ = connect(URL, {"key": "k", "secret": "s", "config_kwargs": {"read_timeout": 3}})
     assert fs.config_kwargs["read_timeout"] == 3  # the user's value wins
     assert fs.config_kwargs["connect_timeout"] == S3_DEFAULTS["config_kwargs"]["connect_timeout"]
-    assert fs.config_kwargs["retries"] == {"max_attempts": 3, "mode": "standard"}
+    assert fs.config_kwargs["retries"] == {"total_max_attempts": 3, "mode": "standard"}
     fs, _ = connect(URL, {"key": "k", "secret": "s", "retries": 4, "skip_instance_cache": True})
     assert fs.retries == 4
 
