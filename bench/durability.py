@@ -172,6 +172,20 @@ def silent_s3() -> None:
         f"  S3 endpoint that never answers: open fails after "
         f"{time.perf_counter() - start:.1f} s: {outcome}"
     )
+    from jlabel.store import Store
+    from jlabel.store.connect import connect
+
+    fs, root = connect("s3://silent/x", options)
+    store = Store(fs, root, "s3://silent/x")
+    start = time.perf_counter()
+    try:
+        store.append({"op": "add_labels", "names": ["cat"]})
+        outcome = "written (unexpected)"
+    except jlabel.StorageError as exc:
+        outcome = f"StorageError ({str(exc)[:70]}...)"
+    print(
+        f"  ... a journal write (label) fails after {time.perf_counter() - start:.1f} s: {outcome}"
+    )
 
 
 def main() -> None:

@@ -13,41 +13,30 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-import fsspec
 import numpy as np
 import pandas as pd
 
 from jlabel import args, ops, uploads
 from jlabel import query as q
-from jlabel.errors import InvalidArgument, JLabelError, NotFound, StorageError
+from jlabel.errors import InvalidArgument, JLabelError, NotFound
 from jlabel.files import info_mtime, list_files, safe_join
 from jlabel.health import StoreReport, check_store
 from jlabel.internal import DatasetInternals
 from jlabel.labels import validate_label_name, validate_label_names
-from jlabel.options import AUTO_GROUP, AUTO_LABEL, PRE_LABEL, takes
 from jlabel.replica import COMPACT_ON_OPEN, Replica
-from jlabel.sample_check import DEFAULT_SIZE, SampleCheck
+from jlabel.sample_check import SampleCheck
 from jlabel.store import Store
+from jlabel.store.connect import check_root, connect
 from jlabel.sync import SyncReport, plan_sync
 from jlabel.versions import Versions
+from jlabel.workflows import Workflows
 
 if TYPE_CHECKING:
-    from jlabel.autolabel import Job, JobQueue
-    from jlabel.widget import Labeler
+    from jlabel.autolabel import JobQueue
 
 MB = 1024 * 1024
 DELETE_MODES = ("label", "samples", "sources")
 LARGE_SYNC = 10_000  # samples added by one sync after which it is compacted at once
-S3_DEFAULTS: dict[str, Any] = {
-    "retries": 1,  # s3fs's own retries, on top of botocore's: one layer of retrying is enough
-    "config_kwargs": {
-        "connect_timeout": 5,
-        "read_timeout": 10,
-        "retries": {"total_max_attempts": 3, "mode": "standard"},
-    },
-}
-"""S3 settings under the user's `storage_options`: a call to an endpoint that does not answer
-fails with a StorageError within about 30 s (3 tries of 10 s) instead of minutes."""
 SyncMode = bool | Literal["background"]
 
 
@@ -72,7 +61,7 @@ def open(
 
 
 @args.explain_bad_calls
-class Dataset:
+class Dataset(Workflows):
     """Samples, labels, proposals and versions of one image folder; every change is durable
     when the call returns."""
 
@@ -98,7 +87,7 @@ class Dataset:
         """Largest total of one `add_images` call (bytes)."""
         store = Store(fs, root.rstrip("/") if root != "/" else root, url)
         self.root = store.root if store.local else f"s3://{store.root}"
-        _check_root(store, fs, url)
+        check_root(store, fs, url)
         self._store = store
         self._replica = Replica(store)
         self.internal = DatasetInternals(
@@ -272,18 +261,6 @@ class Dataset:
         """Drop proposals; the samples go back to the Unlabeled tab."""
         self._commit(ops.reject(self._ids(ids)))
 
-    def sample_proposals(self, n: int = DEFAULT_SIZE, *, seed: int | None = None) -> list[str]:
-        """Draw `n` random To Be Confirmed proposals for the user to review; returns their ids.
-
-        Review each (confirm, edit then confirm, or reject); `sample_check()` then estimates
-        the precision of the remaining proposals from the share confirmed as proposed.
-        """
-        return self._check.draw(n, seed)
-
-    def sample_check(self) -> dict[str, Any] | None:
-        """Progress and precision estimate of the last `sample_proposals` draw (None: none)."""
-        return self._check.status()
-
     # ------------------------------------------------------------------ images
     def sync(self, *, prune: bool = False) -> SyncReport:
         """Pick up new and removed images and new or edited `.txt`/`.xml` label files.
@@ -452,84 +429,6 @@ class Dataset:
             f"{c['to_confirm']} to confirm, {len(self.labels)} labels>"
         )
 
-    # ------------------------------------------------------------------ versions
-    def create_version(self, name: str | None = None, description: str = "") -> dict[str, Any]:
-        """Save the current state as an immutable version and make it the current one."""
-        return self._versions.create(name, description, user=self.user)
-
-    def versions(self) -> pd.DataFrame:
-        """All versions, oldest first, with counts and which one is current."""
-        return self._versions.listing()
-
-    def use_version(self, name: str) -> None:
-        """Make a version current; the working state is first kept as an ``autosave-…`` version."""
-        self._versions.use(name, user=self.user)
-
-    def version_frame(self, name: str) -> pd.DataFrame:
-        """A version's samples (``missing`` is True where the source file is gone)."""
-        return self._versions.frame(name)
-
-    # ------------------------------------------------------------------ jobs
-    @takes(AUTO_LABEL, returns="Job")
-    def auto_label(self, **options: Any) -> Job:
-        """Start an active-learning job that proposes labels for the unlabeled images.
-
-        The job runs in a background thread (one at a time per dataset; later ones queue);
-        proposals go to the To Be Confirmed tab with hard examples marked.
-        """
-        from jlabel.autolabel import start_auto_label
-
-        return start_auto_label(self, **options)
-
-    @takes(PRE_LABEL, returns="Job")
-    def pre_label(self, model: Any, **options: Any) -> Job:
-        """Start a job that labels the unlabeled images with an existing model."""
-        from jlabel.autolabel import start_pre_label
-
-        return start_pre_label(self, model, **options)
-
-    @takes(AUTO_GROUP, returns="Job")
-    def auto_group(self, **options: Any) -> Job:
-        """Start a job that clusters the images by their embeddings and sets their ``group``."""
-        from jlabel.autolabel import start_auto_group
-
-        return start_auto_group(self, **options)
-
-    @property
-    def jobs(self) -> JobQueue:
-        """The auto-labeling job queue of this dataset (running and queued jobs)."""
-        if self._jobs is None:
-            from jlabel.autolabel import JobQueue
-
-            self._jobs = JobQueue(self)
-        return self._jobs
-
-    def job_history(self) -> list[dict[str, Any]]:
-        """Past and current jobs, newest first."""
-        from jlabel.autolabel import job_history
-
-        return job_history(self)
-
-    # ------------------------------------------------------------------ other layers
-    def export(self, path: str | os.PathLike[str], **options: Any) -> str:
-        """Export labeled samples (ImageFolder, CSV, COCO, VOC); see ``jlabel.export.export``."""
-        from jlabel.export import export
-
-        return export(self, path, **options)
-
-    def to_torch(self, **options: Any) -> Any:
-        """A ``torch.utils.data.Dataset`` of (image tensor, target); see
-        ``jlabel.export.to_torch``."""
-        from jlabel.export import to_torch
-
-        return to_torch(self, **options)
-
-    def labeler(self, **options: Any) -> Labeler:
-        """The labeling widget for this dataset (``jlabel.Labeler``)."""
-        from jlabel.widget import Labeler
-
-        return Labeler(self, **options)
-
     # ------------------------------------------------------------------ helpers
     def _ids(self, ids: Any, *, allow_empty: bool = False) -> list[str]:
         ids = args.sample_ids(ids, allow_empty=allow_empty)
@@ -540,49 +439,6 @@ class Dataset:
     def _known_label(self, name: Any) -> None:
         if name not in self._replica.table.masks:
             raise NotFound(f"no label {name!r}; the labels are {self.labels}")
-
-
-def _check_root(store: Store, fs: Any, url: str) -> None:
-    with store.errors("open the dataset"):
-        if store.local:
-            if not os.path.isdir(store.root):
-                raise NotFound(
-                    f"folder {url!r} does not exist: create it (or check the path), then open "
-                    "it again"
-                )
-            return
-        bucket = store.root.split("/", 1)[0]
-        try:
-            fs.info(bucket)
-        except FileNotFoundError:
-            raise NotFound(
-                f"bucket {bucket!r} of {url!r} does not exist or these credentials cannot see "
-                "it: create it or check storage_options"
-            ) from None
-
-
-def connect(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
-    """The fsspec filesystem and root path of `url`, with jlabel's S3 timeouts and retries
-    under the user's `storage_options` (``retries`` sets s3fs's own retry count)."""
-    if storage_options is not None and not isinstance(storage_options, dict):
-        raise InvalidArgument(
-            f"storage_options must be a dict, not {type(storage_options).__name__}"
-        )
-    options = dict(storage_options or {})
-    s3 = url.startswith(("s3://", "s3a://"))
-    retries = options.pop("retries", S3_DEFAULTS["retries"]) if s3 else None
-    if s3:  # fail in seconds, not minutes, when S3 does not answer
-        options["config_kwargs"] = {
-            **S3_DEFAULTS["config_kwargs"],
-            **(options.get("config_kwargs") or {}),
-        }
-    try:
-        fs, root = fsspec.core.url_to_fs(url, **options)
-    except (ImportError, ValueError, TypeError) as exc:
-        raise StorageError(f"cannot open {url!r}: {exc}") from exc
-    if retries is not None:
-        fs.retries = int(retries)  # an s3fs attribute, not a constructor option
-    return fs, root
 
 
 def _os_user() -> str:

@@ -59,7 +59,7 @@ def fsck(
     source: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
 ) -> StoreReport:
     """Check the store of the dataset at `source` without opening it (nothing is written)."""
-    from jlabel.dataset import connect
+    from jlabel.store.connect import connect
 
     url = os.fspath(source)
     fs, root = connect(url, storage_options)

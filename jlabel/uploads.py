@@ -83,7 +83,7 @@ def save_new_file(store: Store, path: str, data: bytes, sample_id: str) -> None:
             finally:
                 os.close(fd)
         else:
-            store.fs.pipe_file(path, data)
+            store.fs.pipe_file(path, data, **store.write_deadline(len(data)))
 
 
 def _same_bytes(fs: Any, path: str, data: bytes) -> bool:

@@ -38,6 +38,8 @@ from jlabel.store.journal import (
 )
 
 STORE_DIR = ".jlabel"
+WRITE_DEADLINE = 35.0
+"""Seconds a remote write may take before it fails (plus a second per MB written)."""
 
 
 class Store:
@@ -52,7 +54,7 @@ class Store:
         self.journal: LocalJournal | ObjectJournal = (
             LocalJournal(self.path("journal"), self.path("journal-kept"))
             if self.local
-            else ObjectJournal(fs, self.path("journal"))
+            else ObjectJournal(fs, self.path("journal"), deadline=self.write_deadline)
         )
         self.writer = new_writer_id()
         self.seq = 0
@@ -60,6 +62,15 @@ class Store:
         self.problems: list[str] = []
         """Damage this store found and reported (each once), for ``ds.check()``."""
         self._reported: set[tuple[str, int]] = set()
+
+    def write_deadline(self, size: int) -> dict[str, float]:
+        """``timeout=`` for a remote write of `size` bytes (nothing for local files).
+
+        botocore's timeouts do not cover a PUT whose server never answers its
+        ``Expect: 100-continue`` (aiohttp waits forever): this deadline does, at 35 s plus a
+        second per MB (a slow link may upload at 1 MB/s).
+        """
+        return {} if self.local else {"timeout": WRITE_DEADLINE + size / 2**20}
 
     def path(self, *parts: str) -> str:
         return "/".join([self.dir, *parts])
@@ -327,7 +338,7 @@ class Store:
                 _fsync_dir(directory)
                 return True
             try:
-                self.fs.pipe_file(path, data, mode="create")
+                self.fs.pipe_file(path, data, mode="create", **self.write_deadline(len(data)))
             except (FileExistsError, OSError) as exc:
                 if isinstance(exc, FileExistsError) or "PreconditionFailed" in str(exc):
                     return False
@@ -343,7 +354,7 @@ class Store:
                 os.replace(tmp, path)
                 _fsync_dir(directory)
             else:
-                self.fs.pipe_file(path, data)
+                self.fs.pipe_file(path, data, **self.write_deadline(len(data)))
 
     def read_bytes(self, rel: str) -> bytes | None:
         path = self.path(*rel.split("/"))

@@ -254,16 +254,18 @@ class LocalJournal:
 class ObjectJournal:
     """Journal as one object per record: ``<dir>/<writer>/<seq>.json`` (S3 has no append)."""
 
-    def __init__(self, fs: Any, directory: str) -> None:
+    def __init__(self, fs: Any, directory: str, *, deadline: Any = None) -> None:
         self.fs = fs
         self.dir = directory
+        self.deadline = deadline or (lambda size: {})
+        """``size -> {"timeout": seconds}`` for a write (see ``Store.write_deadline``)."""
         self.seen: dict[str, int] = {}
         self.damage: list[Damage] = []
 
     def append(self, record: Record) -> None:
-        self.fs.pipe_file(
-            f"{self.dir}/{record.writer}/{record.seq:010d}.json", checksummed(record.encode())
-        )
+        data = checksummed(record.encode())
+        path = f"{self.dir}/{record.writer}/{record.seq:010d}.json"
+        self.fs.pipe_file(path, data, **self.deadline(len(data)))
         self.seen[record.writer] = max(self.seen.get(record.writer, -1), record.seq)
 
     def close(self) -> None:
