@@ -4,7 +4,7 @@
 1. Two kernel processes on one dataset (local, then S3 on moto) label, delete images, refresh
    and compact every 1.5 s for `--seconds`: acknowledged labels vs what a fresh open holds (on
    samples nobody deleted), and whether both kernels and the fresh open agree.
-2. `--trials` SIGKILLs spread over labeling, add_images and compaction (the worker of
+2. `--trials` SIGKILLs spread over labeling, box edits, add_images and compaction (the worker of
    tests/durability_child.py): acknowledged changes lost after each kill.
 3. Seconds until a call against an S3 endpoint that accepts connections and never answers
    fails with a StorageError, with jlabel's default timeouts.
@@ -115,7 +115,7 @@ def sigkills(trials: int) -> None:
 
     from test_durability import Zygote, check_acked
 
-    modes = ["label", "add", "compact"]
+    modes = ["label", "box", "add", "compact"]
     lost_trials = 0
     acked_total = 0
     zygote = Zygote()

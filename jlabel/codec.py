@@ -48,8 +48,8 @@ def to_arrow(table: SampleTable, rows: np.ndarray | None = None) -> pa.Table:
     if rows is None:
         rows = np.nonzero(table.alive)[0]
     proposed, proposed_rows = _sparse_rows(rows, table.proposals)
-    boxes, box_rows = _sparse_rows(rows, table.boxes)
-    box_json = pa.array([json.dumps(table.boxes[r]) for r in box_rows], pa.string())
+    boxes, box_json = _json_column(rows, table.boxes)
+    proposed_boxes, proposed_box_json = _json_column(rows, table.proposed_boxes)
     source_codes = table.source[rows].astype(np.int32) - 1
     width = table.width[rows]
     height = table.height[rows]
@@ -79,6 +79,9 @@ def to_arrow(table: SampleTable, rows: np.ndarray | None = None) -> pa.Table:
             "missing": pa.array(table.missing[rows]),
             "corrupt": pa.array(table.corrupt[rows]),
             "boxes": box_json.take(pa.array(boxes, mask=boxes < 0)),
+            "proposed_boxes": proposed_box_json.take(
+                pa.array(proposed_boxes, mask=proposed_boxes < 0)
+            ),
             "size": pa.array(table.size[rows]),
             "mtime": pa.array(table.mtime[rows]),
             "label_mtime": pa.array(table.label_mtime[rows], from_pandas=True),
@@ -90,6 +93,12 @@ def _ids(table: SampleTable, rows: np.ndarray) -> pa.Array:
     if len(rows) > 10_000 and hasattr(table, "ids_arrow"):
         return table.ids_arrow().take(pa.array(rows))  # cached: no Python strings to convert
     return pa.array(table.ids[rows].tolist(), pa.string())
+
+
+def _json_column(rows: np.ndarray, by_row: dict[int, Any]) -> tuple[np.ndarray, pa.Array]:
+    """Positions into, and the JSON texts of, the rows of `rows` that `by_row` holds."""
+    where, present = _sparse_rows(rows, by_row)
+    return where, pa.array([json.dumps(by_row[r]) for r in present], pa.string())
 
 
 def _sparse_rows(rows: np.ndarray, by_row: dict[int, Any]) -> tuple[np.ndarray, list[int]]:
@@ -131,7 +140,7 @@ def write_parquet(table: SampleTable, extra: dict[str, Any]) -> bytes:
     arrow = arrow.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
     buf = io.BytesIO()
     # Unique strings gain nothing from dictionary encoding and it makes reading slower.
-    dictionary = [c for c in arrow.column_names if c not in ("id", "boxes")]
+    dictionary = [c for c in arrow.column_names if c not in ("id", "boxes", "proposed_boxes")]
     pq.write_table(arrow, buf, compression="zstd", use_dictionary=dictionary)
     return buf.getvalue()
 
@@ -145,7 +154,11 @@ def read_parquet(data: bytes) -> tuple[SampleTable, dict[str, Any]]:
     parquet = pq.ParquetFile(io.BytesIO(data))
     meta = json.loads((parquet.schema_arrow.metadata or {}).get(_META_KEY, b"{}"))
 
-    def column(name: str) -> pa.ChunkedArray:
+    names = set(parquet.schema_arrow.names)
+
+    def column(name: str) -> pa.ChunkedArray | None:
+        if name not in names:  # a column added since the snapshot was written
+            return None
         return parquet.read(columns=[name]).column(0)
 
     table = _from_columns(
@@ -157,11 +170,14 @@ def read_parquet(data: bytes) -> tuple[SampleTable, dict[str, Any]]:
 
 def from_arrow(arrow: pa.Table, labels: list[str]) -> SampleTable:
     """A SampleTable from an Arrow table with the columns of :func:`to_arrow`."""
-    return _from_columns(arrow.column, arrow.num_rows, labels, sorted_ids=False)
+    names = set(arrow.column_names)
+    return _from_columns(
+        lambda n: arrow.column(n) if n in names else None, arrow.num_rows, labels, sorted_ids=False
+    )
 
 
 def _from_columns(
-    col: Callable[[str], pa.ChunkedArray], n: int, labels: list[str], *, sorted_ids: bool
+    col: Callable[[str], pa.ChunkedArray | None], n: int, labels: list[str], *, sorted_ids: bool
 ) -> SampleTable:
     table = SampleTable()
     for name in labels:
@@ -181,7 +197,9 @@ def _from_columns(
     table.width[:] = col("width").fill_null(-1).to_numpy()
     table.height[:] = col("height").fill_null(-1).to_numpy()
     _read_labels(table, col("labels"))
-    _read_sparse(table, col("proposed_labels"), col("proposed_scores"), col("boxes"))
+    _read_sparse(table, col("proposed_labels"), col("proposed_scores"))
+    _read_boxes(col("boxes"), table.set_boxes)
+    _read_boxes(col("proposed_boxes"), table.set_proposed_boxes)
     # The index of all rows (all alive), built directly: much faster than rebuild_index().
     table.adopt_index(dict(zip(id_list, range(n), strict=True)), ids, sorted_ids=bool(sorted_ids))
     return table
@@ -222,10 +240,7 @@ def _read_labels(table: SampleTable, column: pa.ChunkedArray) -> None:
 
 
 def _read_sparse(
-    table: SampleTable,
-    proposed: pa.ChunkedArray,
-    proposed_scores: pa.ChunkedArray,
-    boxes_column: pa.ChunkedArray,
+    table: SampleTable, proposed: pa.ChunkedArray, proposed_scores: pa.ChunkedArray
 ) -> None:
     proposed = proposed.combine_chunks()
     has = pc.list_value_length(proposed).fill_null(0).to_numpy() > 0
@@ -233,7 +248,12 @@ def _read_sparse(
         scores = proposed_scores.combine_chunks()
         for row in np.nonzero(has)[0].tolist():
             table.set_proposal(row, proposed[row].as_py(), scores[row].as_py() or [])
-    boxes = boxes_column.combine_chunks()
-    valid = boxes.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _read_boxes(column: pa.ChunkedArray | None, put: Callable[[int, list[dict]], None]) -> None:
+    if column is None:
+        return
+    values = column.combine_chunks()
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
     for row in np.nonzero(valid)[0].tolist():
-        table.boxes[row] = json.loads(boxes[row].as_py())
+        put(row, json.loads(values[row].as_py()))

@@ -18,6 +18,7 @@ import pandas as pd
 
 from jlabel import args, ops, uploads
 from jlabel import query as q
+from jlabel.boxes import Boxes
 from jlabel.errors import InvalidArgument, JLabelError, NotFound
 from jlabel.files import info_mtime, list_files, safe_join
 from jlabel.health import StoreReport, check_store
@@ -61,7 +62,7 @@ def open(
 
 
 @args.explain_bad_calls
-class Dataset(Workflows):
+class Dataset(Boxes, Workflows):
     """Samples, labels, proposals and versions of one image folder; every change is durable
     when the call returns."""
 
@@ -187,25 +188,26 @@ class Dataset(Workflows):
         args.choice(mode, DELETE_MODES, name="mode")
         self._known_label(name)
         with self._replica.reading() as t:
-            only = np.nonzero(t.masks[name] & (t.n_labels == 1) & t.alive)[0]
-            doomed = t.ids[only].tolist() if mode != "label" else []
+            doomed = t.ids[ops.only_label_rows(t, name)].tolist() if mode != "label" else []
             self._commit(ops.delete_label(name, mode))
         if mode == "sources":
             self._delete_files(doomed)
         return len(doomed)
 
     def label_impact(self, name: str) -> dict[str, int]:
-        """What deleting `name` touches: ``{"images": samples carrying it, "only": samples
-        carrying only it}`` (those ``mode="samples"`` removes)."""
+        """What deleting `name` touches: ``{"images": samples carrying it (as an image label or
+        on a box), "only": samples carrying only it}`` (those ``mode="samples"`` removes)."""
         self._known_label(name)
         with self._replica.reading() as t:
-            having = t.masks[name] & t.alive
-            return {"images": int(having.sum()), "only": int((having & (t.n_labels == 1)).sum())}
+            having = t.label_rows(name) & t.alive
+            return {"images": int(having.sum()), "only": len(ops.only_label_rows(t, name))}
 
     def label_counts(self) -> dict[str, int]:
-        """Samples per label, in label-set order (0 for unused labels)."""
+        """Images per label, in label-set order (0 for unused labels): an image counts once for
+        a label it carries as an image label, on one or more boxes, or both (``box_counts()``
+        counts the boxes)."""
         with self._replica.reading() as t:
-            return {n: int((m & t.alive).sum()) for n, m in t.masks.items()}
+            return {n: int((t.label_rows(n) & t.alive).sum()) for n in t.masks}
 
     # ------------------------------------------------------------------ labeling
     def label(self, ids: str | Iterable[str], *names: str) -> None:
@@ -274,7 +276,9 @@ class Dataset(Workflows):
         with self._store.errors("list the images"):
             listing = list_files(self._store.fs, self._store.root, stat=False)
         with self._replica.reading() as table:
-            planned, report = plan_sync(table, listing, self._read_rel, prune=prune)
+            planned, report = plan_sync(
+                table, listing, self._read_rel, prune=prune, exists=self._exists_rel
+            )
             for op in planned:
                 self._commit(op, "sync")
         if len(report.added) >= LARGE_SYNC:  # a big journal record: fold it into a snapshot
@@ -333,6 +337,9 @@ class Dataset(Workflows):
         with self._store.errors(f"read the time of {sample_id!r}"):
             return info_mtime(self._store.fs.info(self._path(sample_id)))
 
+    def _exists_rel(self, rel: str) -> bool:
+        return bool(self._store.fs.exists(self._path(rel)))
+
     def _read_rel(self, rel: str) -> bytes:
         return self._store.fs.cat_file(self._path(rel))
 
@@ -355,6 +362,7 @@ class Dataset(Workflows):
         labeled_by: Iterable[str] | str | None = None,
         group: Iterable[str] | str | None = None,
         ids: Iterable[str] | None = None,
+        boxes: bool | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> pd.DataFrame:
@@ -363,11 +371,13 @@ class Dataset(Workflows):
         Parameters
         ----------
         tab : ``"all"``, ``"unlabeled"``, ``"labeled"`` or ``"to_confirm"``
-        labels, labeled_by, group : one value or a list (any of them)
+        labels, labeled_by, group : one value or a list (any of them); `labels` also finds
+            images by their box labels
         hard : True / False: only hard / not hard examples
         created : ``"day"``, ``"month"`` or a ``(start, end)`` pair (either may be None)
         name : text the id contains (case-insensitive)
         ids : only these samples (unknown ids are ignored)
+        boxes : True / False: only images with / without boxes
         offset, limit : a page of the result
         """
         filters = q.check_filters(
@@ -379,6 +389,7 @@ class Dataset(Workflows):
                 "labeled_by": labeled_by,
                 "group": group,
                 "ids": ids,
+                "boxes": boxes,
             }
         )
         if not isinstance(offset, int) or offset < 0:

@@ -14,6 +14,7 @@ from typing import Any
 
 from jlabel import args, ops
 from jlabel import query as q
+from jlabel.boxes import check_box
 from jlabel.errors import NotFound
 from jlabel.files import safe_join
 from jlabel.labels import validate_label_names
@@ -131,6 +132,7 @@ class DatasetInternals:
         *,
         hardness: list[float | None] | None = None,
         hard: list[bool] | None = None,
+        boxes: list[list[dict[str, Any]]] | None = None,
     ) -> None:
         """Store proposals (To Be Confirmed) in one durable operation.
 
@@ -140,11 +142,24 @@ class DatasetInternals:
         labels : per id, the proposed label names
         scores : per id, one score in [0, 1] per proposed label
         hardness, hard : per id, a hardness score (None: unknown) and the hard-example flag
+        boxes : per id, proposed boxes (label, xmin, ymin, xmax, ymax, score); a detection
+            job's proposals replace the image's proposed boxes
         """
         call = "set_proposals"
         ids = self._known_ids(ids)
-        args.same_length(call, ids, labels=labels, scores=scores, hardness=hardness, hard=hard)
+        args.same_length(
+            call, ids, labels=labels, scores=scores, hardness=hardness, hard=hard, boxes=boxes
+        )
         names = [validate_label_names(row) for row in labels]
+        checked = None
+        if boxes is not None:
+            checked = [
+                [
+                    check_box(b, size=None, where=f"proposed box {j} of {sid!r}", proposed=True)
+                    for j, b in enumerate(row)
+                ]
+                for sid, row in zip(ids, boxes, strict=True)
+            ]
         op = ops.set_proposals(
             ids,
             names,
@@ -153,6 +168,7 @@ class DatasetInternals:
             if hardness is None
             else [args.float_or_none(h, name="hardness") for h in hardness],
             hard=None if hard is None else [args.bool_value(h, name="hard") for h in hard],
+            boxes=checked,
         )
         self._commit(op, "change")
         for callback in self._on_proposals:

@@ -120,16 +120,22 @@ def _affected_rows(table: SampleTable, op: Op) -> list[int]:
     """Rows whose records an undo of `op` must restore."""
     kind = op["op"]
     if kind in ("rename_label", "delete_label"):
-        mask = table.masks.get(op.get("old", op.get("name")))
-        rows = [] if mask is None else np.nonzero(mask & table.alive)[0].tolist()
-        if kind == "rename_label" and op["new"] in table.masks:
-            rows = sorted(set(rows) | set(np.nonzero(table.masks[op["new"]])[0].tolist()))
-        return rows
+        names = [op.get("old", op.get("name"))] + ([op["new"]] if kind == "rename_label" else [])
+        hit = np.zeros(len(table.ids), dtype=bool)
+        for name in names:
+            hit |= table.label_rows(name)
+        rows = set(np.nonzero(hit & table.alive)[0].tolist())
+        rows |= {r for r, (ns, _) in table.proposals.items() if set(ns) & set(names)}
+        rows |= {
+            r for r, bs in table.proposed_boxes.items() if {b["label"] for b in bs} & set(names)
+        }
+        return sorted(rows)
     if kind == "add_samples_manual":
         return []
     if kind == "confirm" and op.get("ids") is None:
         return np.nonzero(table.has_proposal & table.alive)[0].tolist()
-    return table.existing_rows(op["ids"]).tolist()
+    ids_of = KINDS[kind].ids_of
+    return table.existing_rows(ids_of(op) if ids_of is not None else op["ids"]).tolist()
 
 
 def _inverse(table: SampleTable, op: Op) -> dict[str, Any]:
@@ -196,6 +202,19 @@ def _apply_rename_label(table: SampleTable, op: Op) -> None:
             merged = [new if n == old else n for n in names]
             keep = [i for i, n in enumerate(merged) if n not in merged[:i]]
             table.set_proposal(row, [merged[i] for i in keep], [scores[i] for i in keep])
+    _relabel_boxes(table, lambda box: {**box, "label": new} if box["label"] == old else box)
+
+
+def _relabel_boxes(table: SampleTable, change: Callable[[dict], dict | None]) -> None:
+    """Apply `change` to every box and proposed box (None drops the box)."""
+    for store, put in (
+        (table.boxes, table.set_boxes),
+        (table.proposed_boxes, table.set_proposed_boxes),
+    ):
+        for row, boxes in list(store.items()):
+            changed = [c for c in map(change, boxes) if c is not None]
+            if changed != boxes:
+                put(row, changed)
 
 
 def delete_label(name: str, mode: str) -> Op:
@@ -205,11 +224,13 @@ def delete_label(name: str, mode: str) -> Op:
 @_kind("delete_label", ("name",), undoable=True, touches_all=True)
 def _apply_delete_label(table: SampleTable, op: Op) -> None:
     name = op["name"]
-    mask = table.masks.pop(name, None)
-    if mask is None:
+    if name not in table.masks:
         return
-    rows = np.nonzero(mask)[0]
-    only = rows[table.n_labels[rows] == 1]
+    only = only_label_rows(table, name)
+    rows = np.nonzero(table.label_rows(name))[0]
+    table.masks.pop(name)
+    _relabel_boxes(table, lambda box: None if box["label"] == name else box)
+    table.box_masks.pop(name, None)
     table.recount(rows)
     table.clear_labeled(rows)
     if op.get("mode", "label") != "label":
@@ -218,6 +239,17 @@ def _apply_delete_label(table: SampleTable, op: Op) -> None:
         if name in names:
             keep = [i for i, n in enumerate(names) if n != name]
             table.set_proposal(row, [names[i] for i in keep], [scores[i] for i in keep])
+
+
+def only_label_rows(table: SampleTable, name: str) -> np.ndarray:
+    """Alive rows whose only label is `name`: every image label and every box carries it."""
+    having = table.label_rows(name) & table.alive
+    image_only = table.n_labels == table.masks.get(name, np.zeros(len(table.ids), bool))
+    rows = np.nonzero(having & image_only)[0]
+    return np.asarray(
+        [r for r in rows.tolist() if all(b["label"] == name for b in table.boxes.get(r, ()))],
+        dtype=np.int64,
+    )
 
 
 # ------------------------------------------------------------------------------ labels of samples
@@ -415,19 +447,125 @@ def _apply_import_labels(table: SampleTable, op: Op) -> None:
         op["ids"], op["labels"], op["boxes"], op["label_mtimes"], strict=True
     ):
         row = table.row_of.get(sid)
-        if row is None or SOURCES[table.source[row]] in ("manual", "auto"):
+        if row is None or made_in_jlabel(table, row):
             continue
         table.set_labels(row, names)
-        if boxes:
-            table.boxes[row] = boxes
-        else:
-            table.boxes.pop(row, None)
+        table.set_boxes(row, boxes)
         table.label_mtime[row] = nan_if_none(lmtime)
         rows = np.asarray([row])
         if names:
             table.mark_labeled(rows, None, op["t"], "imported")
         else:
             table.clear_labeled(rows)
+
+
+def made_in_jlabel(table: SampleTable, row: int) -> bool:
+    """True when labels or boxes of `row` were made in jlabel (imports never overwrite them)."""
+    if SOURCES[table.source[row]] in ("manual", "auto"):
+        return True
+    return any(b.get("source") in ("manual", "auto") for b in table.boxes.get(row, ()))
+
+
+# ------------------------------------------------------------------------------ boxes
+def add_boxes(sample_id: str, boxes: list[dict[str, Any]], *, user: str, t: float) -> Op:
+    """Boxes drawn on one image (complete box dicts, ids assigned by the caller)."""
+    return {"op": "add_boxes", "id": sample_id, "boxes": boxes, "user": user, "t": t}
+
+
+def _sample_id(op: Op) -> list[str]:
+    return [op["id"]]
+
+
+@_kind("add_boxes", ("id", "boxes", "t"), undoable=True, ids_of=_sample_id)
+def _apply_add_boxes(table: SampleTable, op: Op) -> None:
+    row = table.row_of.get(op["id"])
+    if row is None:
+        return
+    have = {b["box_id"] for b in table.boxes.get(row, ())}
+    new = [b for b in op["boxes"] if b["box_id"] not in have]  # a replayed retry adds nothing
+    table.set_boxes(row, table.boxes.get(row, []) + new)
+    table.mark_labeled(np.asarray([row]), op.get("user"), op["t"], "manual")
+
+
+def update_box(sample_id: str, box_id: str, changes: dict[str, Any], *, user: str, t: float) -> Op:
+    """New label and/or coordinates of one box; a proposed box edited becomes a confirmed one."""
+    return {
+        "op": "update_box",
+        "id": sample_id,
+        "box_id": box_id,
+        "changes": changes,
+        "user": user,
+        "t": t,
+    }
+
+
+@_kind("update_box", ("id", "box_id", "changes", "t"), undoable=True, ids_of=_sample_id)
+def _apply_update_box(table: SampleTable, op: Op) -> None:
+    row = table.row_of.get(op["id"])
+    if row is None:
+        return
+    who = {"labeled_by": op.get("user"), "labeled_at": op["t"]}
+    boxes = table.boxes.get(row, [])
+    if any(b["box_id"] == op["box_id"] for b in boxes):
+        table.set_boxes(
+            row,
+            [
+                {**b, **op["changes"], **who, "source": "manual"}
+                if b["box_id"] == op["box_id"]
+                else b
+                for b in boxes
+            ],
+        )
+    else:
+        proposed = table.proposed_boxes.get(row, [])
+        edited = [b for b in proposed if b["box_id"] == op["box_id"]]
+        if not edited:
+            return  # deleted meanwhile (another kernel, or an undo)
+        box = {**_accepted(edited[0], op.get("user"), op["t"], "manual"), **op["changes"]}
+        table.set_boxes(row, [*boxes, box])
+        table.set_proposed_boxes(row, [b for b in proposed if b["box_id"] != op["box_id"]])
+    table.mark_labeled(np.asarray([row]), op.get("user"), op["t"], "manual")
+
+
+def accept_boxes(sample_id: str, box_ids: list[str], *, user: str, t: float) -> Op:
+    """Some proposed boxes of one image, accepted as they are (the rest stay proposed)."""
+    return {"op": "accept_boxes", "id": sample_id, "box_ids": box_ids, "user": user, "t": t}
+
+
+@_kind("accept_boxes", ("id", "box_ids", "t"), undoable=True, ids_of=_sample_id)
+def _apply_accept_boxes(table: SampleTable, op: Op) -> None:
+    row = table.row_of.get(op["id"])
+    if row is None:
+        return
+    chosen = set(op["box_ids"])
+    proposed = table.proposed_boxes.get(row, [])
+    accepted = [_accepted(b, op.get("user"), op["t"]) for b in proposed if b["box_id"] in chosen]
+    if not accepted:
+        return
+    table.set_boxes(row, table.boxes.get(row, []) + accepted)
+    table.set_proposed_boxes(row, [b for b in proposed if b["box_id"] not in chosen])
+    table.mark_labeled(np.asarray([row]), op.get("user"), op["t"], "auto")
+
+
+def delete_boxes(sample_id: str, box_ids: list[str] | None) -> Op:
+    """Boxes (or proposed boxes) of one image; None: all its confirmed boxes."""
+    return {"op": "delete_boxes", "id": sample_id, "box_ids": box_ids}
+
+
+@_kind("delete_boxes", ("id", "box_ids"), undoable=True, ids_of=_sample_id)
+def _apply_delete_boxes(table: SampleTable, op: Op) -> None:
+    row = table.row_of.get(op["id"])
+    if row is None:
+        return
+    doomed = op["box_ids"]
+    if doomed is None:
+        table.set_boxes(row, [])
+    else:
+        gone = set(doomed)
+        table.set_boxes(row, [b for b in table.boxes.get(row, []) if b["box_id"] not in gone])
+        proposed = table.proposed_boxes.get(row, [])
+        table.set_proposed_boxes(row, [b for b in proposed if b["box_id"] not in gone])
+    table.clear_labeled(np.asarray([row]))
 
 
 # ------------------------------------------------------------------------------ proposals
@@ -438,9 +576,11 @@ def set_proposals(
     *,
     hardness: list[float | None] | None,
     hard: list[bool] | None,
+    boxes: list[list[dict[str, Any]]] | None = None,
 ) -> Op:
-    """Model results for the To Be Confirmed tab (one job's whole output, one operation)."""
-    return {
+    """Model results for the To Be Confirmed tab (one job's whole output, one operation):
+    per id, proposed image labels with scores and (detection) proposed boxes with scores."""
+    op: Op = {
         "op": "set_proposals",
         "ids": ids,
         "labels": labels,
@@ -448,6 +588,9 @@ def set_proposals(
         "hardness": hardness,
         "hard": hard,
     }
+    if boxes is not None:
+        op["boxes"] = boxes
+    return op
 
 
 @_kind("set_proposals", ("ids", "labels", "scores"), undoable=True)
@@ -455,13 +598,22 @@ def _apply_set_proposals(table: SampleTable, op: Op) -> None:
     n = len(op["ids"])
     hardness = op.get("hardness") or [None] * n
     hard = op.get("hard") or [False] * n
-    for sid, names, scores, h, hd in zip(
-        op["ids"], op["labels"], op["scores"], hardness, hard, strict=True
+    boxes = op.get("boxes")
+    for i, (sid, names, scores, h, hd) in enumerate(
+        zip(op["ids"], op["labels"], op["scores"], hardness, hard, strict=True)
     ):
         row = table.row_of.get(sid)
-        if row is None or table.n_labels[row] > 0:
-            continue  # deleted meanwhile, or labeled by a person: proposals never touch those
-        table.set_proposal(row, names, scores)
+        if row is None:
+            continue  # deleted meanwhile
+        if boxes is None:
+            if table.n_labels[row] > 0:
+                continue  # labeled by a person meanwhile: label proposals never touch those
+        elif table.n_boxes[row] > 0:
+            continue  # boxed by a person meanwhile: box proposals never touch those
+        if boxes is None or names:
+            table.set_proposal(row, names, scores)
+        if boxes is not None:
+            table.set_proposed_boxes(row, boxes[i])
         table.hard[row] = bool(hd)
         table.hardness[row] = nan_if_none(h)
 
@@ -493,14 +645,26 @@ def _apply_confirm(table: SampleTable, op: Op) -> None:
     done = []
     for row in rows:
         names, _ = table.proposals.get(row, ([], []))
-        if not names:
+        proposed = table.proposed_boxes.get(row, [])
+        if not names and not proposed:
             continue
-        current = table.row_labels(row)
-        table.set_labels(row, current + [n for n in names if n not in current])
-        table.set_proposal(row, [], [])
+        if names:
+            current = table.row_labels(row)
+            table.set_labels(row, current + [n for n in names if n not in current])
+            table.set_proposal(row, [], [])
+        if proposed:
+            accepted = [_accepted(b, op.get("user"), op["t"]) for b in proposed]
+            table.set_boxes(row, table.boxes.get(row, []) + accepted)
+            table.set_proposed_boxes(row, [])
         done.append(row)
     if done:
         table.mark_labeled(np.asarray(done), op.get("user"), op["t"], "auto")
+
+
+def _accepted(box: dict[str, Any], user: str | None, t: float, source: str = "auto") -> dict:
+    """A proposed box as a confirmed one: no score, who confirmed it and when."""
+    out = {k: v for k, v in box.items() if k not in ("score", "edited")}
+    return {**out, "source": source, "labeled_by": user, "labeled_at": t}
 
 
 def reject(ids: list[str]) -> Op:
@@ -511,6 +675,7 @@ def reject(ids: list[str]) -> Op:
 def _apply_reject(table: SampleTable, op: Op) -> None:
     for row in table.existing_rows(op["ids"]).tolist():
         table.set_proposal(row, [], [])
+        table.set_proposed_boxes(row, [])
 
 
 def set_hard(ids: list[str], hard: list[bool], hardness: list[float | None] | None) -> Op:

@@ -34,10 +34,11 @@ PUBLIC_COLUMNS = (
     "missing",
     "corrupt",
     "boxes",
+    "proposed_boxes",
 )
 
 
-FILTERS = ("labels", "hard", "created", "name", "labeled_by", "group", "ids")
+FILTERS = ("labels", "hard", "created", "name", "labeled_by", "group", "ids", "boxes")
 """The filters `query`, `count` and `counts` take (and the widget's filter bar sets)."""
 
 
@@ -60,8 +61,10 @@ def check_filters(filters: dict[str, Any]) -> dict[str, Any]:
             raise InvalidArgument(
                 f"filter {key} must be a string or a list of strings, not {type(value).__name__}"
             )
-    if filters.get("hard") is not None and not isinstance(filters["hard"], (bool, np.bool_)):
-        raise InvalidArgument(f"filter hard must be True, False or None, not {filters['hard']!r}")
+    for key in ("hard", "boxes"):
+        value = filters.get(key)
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise InvalidArgument(f"filter {key} must be True, False or None, not {value!r}")
     if filters.get("name") is not None and not isinstance(filters["name"], str):
         raise InvalidArgument(f"filter name must be a string, not {filters['name']!r}")
     return filters
@@ -81,11 +84,12 @@ def tab_mask(table: SampleTable, tab: str) -> np.ndarray:
     alive = table.alive
     if tab == "all":
         return alive.copy()
+    labeled = (table.n_labels > 0) | (table.n_boxes > 0)
     if tab == "labeled":
-        return alive & (table.n_labels > 0)
+        return alive & labeled
     if tab == "to_confirm":
         return alive & table.has_proposal
-    return alive & (table.n_labels == 0) & ~table.has_proposal
+    return alive & ~labeled & ~table.has_proposal
 
 
 def filter_mask(
@@ -98,9 +102,13 @@ def filter_mask(
     labeled_by: Iterable[str] | str | None = None,
     group: Iterable[str] | str | None = None,
     ids: Iterable[str] | None = None,
+    boxes: bool | None = None,
     now: dt.datetime | None = None,
 ) -> np.ndarray:
-    """Rows matching every given filter (None = no filter). Lists mean "any of"."""
+    """Rows matching every given filter (None = no filter). Lists mean "any of".
+
+    `labels` matches image labels and box labels; `boxes` True keeps images with boxes.
+    """
     mask = table.alive.copy()
     if ids is not None:
         only = np.zeros_like(mask)
@@ -109,9 +117,10 @@ def filter_mask(
     if labels is not None:
         any_label = np.zeros_like(mask)
         for label in _as_list(labels):
-            if label in table.masks:
-                any_label |= table.masks[label]
+            any_label |= table.label_rows(label)
         mask &= any_label
+    if boxes is not None:
+        mask &= (table.n_boxes > 0) if boxes else (table.n_boxes == 0)
     if hard is not None:
         mask &= table.hard if hard else ~table.hard
     if created is not None:
@@ -180,9 +189,14 @@ def sorted_rows(table: SampleTable, mask: np.ndarray, tab: str) -> np.ndarray:
 def to_frame(table: SampleTable, rows: np.ndarray) -> pd.DataFrame:
     """Rows as the public DataFrame (list columns hold Python lists)."""
     arrow = to_arrow(table, rows).select(list(PUBLIC_COLUMNS))
-    boxes = [None if b is None else json.loads(b) for b in arrow.column("boxes").to_pylist()]
-    frame = arrow.drop_columns(["boxes"]).to_pandas(types_mapper=_types_mapper)
-    frame["boxes"] = pd.Series(boxes, index=frame.index, dtype=object)
+    json_columns = ("boxes", "proposed_boxes")
+    parsed = {
+        c: [None if b is None else json.loads(b) for b in arrow.column(c).to_pylist()]
+        for c in json_columns
+    }
+    frame = arrow.drop_columns(list(json_columns)).to_pandas(types_mapper=_types_mapper)
+    for c in json_columns:
+        frame[c] = pd.Series(parsed[c], index=frame.index, dtype=object)
     for col in ("width", "height"):
         frame[col] = frame[col].astype("Int64")
     return frame

@@ -10,10 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from jlabel import ops
+from jlabel.boxes import check_box, image_size
 from jlabel.errors import JLabelError
-from jlabel.files import FileStat, Listing, parse_voc
+from jlabel.files import FileStat, LabelFile, Listing, parse_voc
 from jlabel.labels import parse_label_text, validate_label_name
-from jlabel.table import SOURCES, SampleTable
+from jlabel.ops import made_in_jlabel
+from jlabel.table import SampleTable
+from jlabel.yolo import class_file_folders, label_paths, parse_classes
+from jlabel.yolo import parse_boxes as parse_yolo
 
 
 @dataclass
@@ -71,11 +76,15 @@ def plan_sync(
     read_file: Callable[[str], bytes],
     *,
     prune: bool = False,
-) -> tuple[list[dict[str, Any]], SyncReport]:
-    """The operations that bring `table` in line with `listing`, and the report."""
+    exists: Callable[[str], bool] = lambda rel: False,
+) -> tuple[list[ops.Op], SyncReport]:
+    """The operations that bring `table` in line with `listing`, and the report.
+
+    `read_file(rel)` reads a file under the root; `exists(rel)` tells whether one is there
+    (for YOLO's ``data.yaml``, which listings do not report).
+    """
     report = SyncReport()
-    now = time.time()
-    ops: list[dict[str, Any]] = []
+    planned: list[ops.Op] = []
     known = table.row_of
 
     images = listing.images
@@ -83,12 +92,16 @@ def plan_sync(
     new_ids = [] if same_names else [sid for sid in images if sid not in known]
     report.added = new_ids
     if new_ids:
-        add: dict[str, Any] = {"op": "add_files", "ids": new_ids, "created_at": now}
-        if images[new_ids[0]] is not None:  # listed with sizes and mtimes (remote, or stat'ed)
-            stats = [images[sid] for sid in new_ids]
-            add["sizes"] = [st.size for st in stats]
-            add["mtimes"] = [st.mtime for st in stats]
-        ops.append(add)
+        listed = images[new_ids[0]] is not None  # with sizes and mtimes (remote, or stat'ed)
+        stats = [images[sid] for sid in new_ids] if listed else []
+        planned.append(
+            ops.add_files(
+                new_ids,
+                created_at=time.time(),
+                sizes=[st.size for st in stats] if listed else None,
+                mtimes=[st.mtime for st in stats] if listed else None,
+            )
+        )
 
     gone = [] if same_names else sorted(known.keys() - images.keys())
     flagged = [table.ids[row] for row in np.flatnonzero(table.missing & table.alive).tolist()]
@@ -97,27 +110,21 @@ def plan_sync(
     restored = sorted(sid for sid in flagged if sid in images)
     changed = _changed_files(table, images) if next(iter(images.values()), None) else []
     if changed:
-        ops.append(
-            {
-                "op": "update_files",
-                "ids": changed,
-                "sizes": [images[s].size for s in changed],
-                "mtimes": [images[s].mtime for s in changed],
-            }
-        )
+        sizes = [images[s].size for s in changed]
+        planned.append(ops.update_files(changed, sizes, [images[s].mtime for s in changed]))
     if prune and gone:
-        ops.append({"op": "remove_samples", "ids": gone})
+        planned.append(ops.remove_samples(gone))
         report.pruned = gone
     elif missing:
-        ops.append({"op": "set_missing", "ids": missing, "missing": True})
+        planned.append(ops.set_missing(missing, True))
     if restored:
-        ops.append({"op": "set_missing", "ids": restored, "missing": False})
+        planned.append(ops.set_missing(restored, False))
     report.missing, report.restored, report.changed = missing, restored, changed
 
-    imported = _plan_label_import(table, listing, read_file, report, new_ids)
+    imported = _plan_label_import(table, listing, read_file, report, new_ids, exists)
     if imported:
-        ops.append(imported)
-    return ops, report
+        planned.append(imported)
+    return planned, report
 
 
 def _changed_files(table: SampleTable, images: dict[str, FileStat | None]) -> list[str]:
@@ -138,33 +145,32 @@ def _plan_label_import(
     read_file: Callable[[str], bytes],
     report: SyncReport,
     new_ids: list[str],
+    exists: Callable[[str], bool],
 ) -> dict[str, Any] | None:
     ids, labels, boxes, mtimes = [], [], [], []
     if not listing.label_files:  # the common case; saves two lookups per image
         return None
+    yolo = _YoloFolders(listing, read_file, exists)
     candidates = new_ids + [s for s in table.row_of if s in listing.images]
     for sid in candidates:
-        txt = listing.label_file(sid, ".txt")
+        classes = yolo.classes_for(sid)
+        if classes is None:
+            txt = listing.label_file(sid, ".txt")
+        else:
+            found = [p for p in label_paths(sid) if (p[:-4], ".txt") in listing.label_files]
+            txt = listing.label_files[(found[0][:-4], ".txt")] if found else None
         xml = listing.label_file(sid, ".xml")
         if txt is None and xml is None:
             continue
         row = table.row_of.get(sid)
         lmtime = max(f.mtime for f in (txt, xml) if f is not None)
         if row is not None:
-            if SOURCES[table.source[row]] in ("manual", "auto"):
-                continue  # never overwrite labels made in jlabel
+            if made_in_jlabel(table, row):
+                continue  # never overwrite labels or boxes made in jlabel
             if table.label_mtime[row] == lmtime:
                 continue
-        names: list[str] = []
-        sample_boxes: list[dict] = []
         try:
-            if txt is not None:
-                names += parse_label_text(read_file(txt.path).decode("utf-8", "replace"))
-            if xml is not None:
-                sample_boxes = parse_voc(read_file(xml.path))
-                names += [b["label"] for b in sample_boxes if b["label"] not in names]
-            for name in names:
-                validate_label_name(name)
+            names, sample_boxes = _read_label_files(sid, txt, xml, classes, read_file)
         except (JLabelError, OSError) as exc:
             report.problems.append(f"{sid}: label file skipped: {exc}")
             continue
@@ -175,11 +181,69 @@ def _plan_label_import(
     report.labels_imported = ids
     if not ids:
         return None
-    return {
-        "op": "import_labels",
-        "ids": ids,
-        "labels": labels,
-        "boxes": boxes,
-        "label_mtimes": mtimes,
-        "t": time.time(),
-    }
+    return ops.import_labels(ids, labels, boxes, mtimes, t=time.time())
+
+
+def _read_label_files(
+    sid: str,
+    txt: LabelFile | None,
+    xml: LabelFile | None,
+    classes: list[str] | None,
+    read_file: Callable[[str], bytes],
+) -> tuple[list[str], list[dict]]:
+    """Image labels and boxes (as stored: ids, source "imported") from an image's files."""
+    names: list[str] = []
+    found: list[tuple[str, list[dict]]] = []
+    if txt is not None and classes is None:
+        names += parse_label_text(read_file(txt.path).decode("utf-8", "replace"))
+    elif txt is not None:
+        size = image_size(read_file(sid))
+        if size is None:
+            raise JLabelError("the image cannot be read, so its YOLO boxes cannot be placed")
+        text = read_file(txt.path).decode("utf-8", "replace")
+        found.append(("yolo", parse_yolo(text, classes or [], size)))
+    if xml is not None:
+        found.append(("voc", parse_voc(read_file(xml.path))))
+    sample_boxes = []
+    for kind, parsed in found:
+        for i, box in enumerate(parsed, start=1):
+            where = f"{kind} box {i}"
+            checked = check_box({**box, "box_id": f"{kind}-{i}"}, size=None, where=where)
+            sample_boxes.append(
+                {**checked, "source": "imported", "labeled_by": None, "labeled_at": None}
+            )
+    names += [b["label"] for b in sample_boxes if b["label"] not in names]
+    for name in names:
+        validate_label_name(name)
+    return names, sample_boxes
+
+
+class _YoloFolders:
+    """Which folders are YOLO (a classes.txt or data.yaml in them or above), and their classes."""
+
+    def __init__(
+        self, listing: Listing, read_file: Callable[[str], bytes], exists: Callable[[str], bool]
+    ) -> None:
+        self._listing = listing
+        self._read = read_file
+        self._exists = exists
+        self._by_folder: dict[str, list[str] | None] = {}
+
+    def classes_for(self, image_id: str) -> list[str] | None:
+        for folder in class_file_folders(image_id):
+            classes = self._classes_in(folder)
+            if classes is not None:
+                return classes
+        return None
+
+    def _classes_in(self, folder: str) -> list[str] | None:
+        if folder in self._by_folder:
+            return self._by_folder[folder]
+        classes = None
+        prefix = folder + "/" if folder else ""
+        if (prefix + "classes", ".txt") in self._listing.label_files:
+            classes = parse_classes("classes.txt", self._read(prefix + "classes.txt"))
+        elif self._exists(prefix + "data.yaml"):
+            classes = parse_classes("data.yaml", self._read(prefix + "data.yaml"))
+        self._by_folder[folder] = classes
+        return classes

@@ -51,8 +51,14 @@ class SampleTable:
         self.proposal_score = np.empty(0, dtype=np.float32)
         self.masks: dict[str, np.ndarray] = {}
         self.n_labels = np.empty(0, dtype=np.int16)
+        self.n_boxes = np.empty(0, dtype=np.int32)
         self.proposals: dict[int, tuple[list[str], list[float]]] = {}
         self.boxes: dict[int, list[dict]] = {}
+        """Object-detection boxes per row (lists are replaced, never changed in place)."""
+        self.proposed_boxes: dict[int, list[dict]] = {}
+        """Proposed boxes per row (each with a ``score``), awaiting confirmation."""
+        self.box_masks: dict[str, np.ndarray] = {}
+        """Per label name: rows with at least one (confirmed) box of that label."""
         self.users: list[str] = []
         self.groups: list[str] = []
         self.undo_stack: list[dict] = []
@@ -82,6 +88,7 @@ class SampleTable:
         ("has_proposal", False),
         ("proposal_score", np.nan),
         ("n_labels", 0),
+        ("n_boxes", 0),
     )
 
     @property
@@ -98,8 +105,10 @@ class SampleTable:
             setattr(other, name, getattr(self, name).copy())
         other.ids = self.ids.copy()
         other.masks = {name: mask.copy() for name, mask in self.masks.items()}
+        other.box_masks = {name: mask.copy() for name, mask in self.box_masks.items()}
         other.proposals = dict(self.proposals)
         other.boxes = dict(self.boxes)
+        other.proposed_boxes = dict(self.proposed_boxes)
         other.users = list(self.users)
         other.groups = list(self.groups)
         other.undo_stack = list(self.undo_stack)
@@ -160,8 +169,9 @@ class SampleTable:
         for name, fill in self.ROW_ARRAYS:
             old = getattr(self, name)
             setattr(self, name, np.concatenate([old, np.full(n_new, fill, dtype=old.dtype)]))
-        for name, mask in self.masks.items():
-            self.masks[name] = np.concatenate([mask, np.zeros(n_new, dtype=bool)])
+        for masks in (self.masks, self.box_masks):
+            for name, mask in masks.items():
+                masks[name] = np.concatenate([mask, np.zeros(n_new, dtype=bool)])
         self.ids = np.concatenate([self.ids, np.empty(n_new, dtype=object)])
         return start  # order() and ids_arrow() pick up the new rows incrementally
 
@@ -207,6 +217,7 @@ class SampleTable:
             "mtime": float(self.mtime[row]),
             "label_mtime": _float(self.label_mtime[row]),
             "boxes": self.boxes.get(row),
+            "proposed_boxes": self.proposed_boxes.get(row),
         }
 
     def write_record(self, row: int, rec: dict[str, Any]) -> None:
@@ -232,11 +243,9 @@ class SampleTable:
         self.size[row] = rec.get("size", 0)
         self.mtime[row] = rec.get("mtime", 0.0)
         self.label_mtime[row] = nan_if_none(rec.get("label_mtime"))
+        self.set_boxes(row, rec.get("boxes") or [])
+        self.set_proposed_boxes(row, rec.get("proposed_boxes") or [])
         self.set_proposal(row, rec.get("proposed_labels") or [], rec.get("proposed_scores") or [])
-        if rec.get("boxes"):
-            self.boxes[row] = rec["boxes"]
-        else:
-            self.boxes.pop(row, None)
         self.row_of[rec["id"]] = row
 
     def set_labels(self, row: int, names: Sequence[str]) -> None:
@@ -247,14 +256,55 @@ class SampleTable:
         self.n_labels[row] = len(set(names))
 
     def set_proposal(self, row: int, names: Sequence[str], scores: Sequence[float]) -> None:
+        """The proposed image labels of `row` (none: no label proposal)."""
         if names:
             self.proposals[row] = (list(names), [float(s) for s in scores])
-            self.has_proposal[row] = True
-            self.proposal_score[row] = min(scores) if len(scores) else np.nan
         else:
             self.proposals.pop(row, None)
-            self.has_proposal[row] = False
-            self.proposal_score[row] = np.nan
+        self._proposal_flags(row)
+
+    def set_boxes(self, row: int, boxes: Sequence[dict]) -> None:
+        """The confirmed boxes of `row` (replaced whole); keeps the box masks and counts."""
+        old = {b["label"] for b in self.boxes.get(row, ())}
+        if boxes:
+            self.boxes[row] = list(boxes)
+        else:
+            self.boxes.pop(row, None)
+        new = {b["label"] for b in boxes}
+        for name in old - new:
+            self.box_masks[name][row] = False
+        for name in new:
+            mask = self.box_masks.get(name)
+            if mask is None:
+                mask = self.box_masks[name] = np.zeros(len(self.ids), dtype=bool)
+            mask[row] = True
+            self.mask(name)  # box labels are in the label set
+        self.n_boxes[row] = len(boxes)
+
+    def set_proposed_boxes(self, row: int, boxes: Sequence[dict]) -> None:
+        """The proposed boxes of `row` (replaced whole)."""
+        if boxes:
+            self.proposed_boxes[row] = list(boxes)
+        else:
+            self.proposed_boxes.pop(row, None)
+        self._proposal_flags(row)
+
+    def _proposal_flags(self, row: int) -> None:
+        names_scores = self.proposals.get(row)
+        boxes = self.proposed_boxes.get(row)
+        self.has_proposal[row] = bool(names_scores or boxes)
+        scores = list(names_scores[1]) if names_scores else []
+        scores += [float(b.get("score", 1.0)) for b in boxes or ()]
+        self.proposal_score[row] = min(scores) if scores else np.nan
+
+    def label_rows(self, name: str) -> np.ndarray:
+        """Rows carrying label `name` as an image label or on a box (all rows, as a mask)."""
+        mask = self.masks.get(name)
+        out = np.zeros(len(self.ids), dtype=bool) if mask is None else mask.copy()
+        boxed = self.box_masks.get(name)
+        if boxed is not None:
+            out |= boxed
+        return out
 
     def mark_labeled(self, rows: np.ndarray, user: str | None, t: float, source: str) -> None:
         self.source[rows] = _SOURCE_CODE[source]
@@ -262,7 +312,8 @@ class SampleTable:
         self.labeled_at[rows] = ns(t)
 
     def clear_labeled(self, rows: np.ndarray) -> None:
-        empty = rows[self.n_labels[rows] == 0]
+        """Forget who labeled the rows that carry no label and no box any more."""
+        empty = rows[(self.n_labels[rows] == 0) & (self.n_boxes[rows] == 0)]
         self.source[empty] = 0
         self.labeled_by[empty] = -1
         self.labeled_at[empty] = NAT
@@ -273,8 +324,9 @@ class SampleTable:
             self.row_of.pop(self.ids[row], None)
             self.alive[row] = False
             self.set_labels(row, [])
+            self.set_boxes(row, [])
+            self.set_proposed_boxes(row, [])
             self.set_proposal(row, [], [])
-            self.boxes.pop(row, None)
 
     def recount(self, rows: np.ndarray) -> None:
         total = np.zeros(len(rows), dtype=np.int16)

@@ -10,7 +10,8 @@ that returned one line saying what is now durable:
 ``label <name> <id>[,<id>...]`` / ``version <name>`` / ``sync <id>`` / ``compact`` /
 ``add <id>``. Modes: ``label`` (labels only), ``compact`` (compacts every few records, in the
 background and explicitly), ``version`` (labels and versions), ``sync`` (new image files +
-sync), ``add`` (uploads through add_images, then labels them).
+sync), ``add`` (uploads through add_images, then labels them), ``box`` (adds, relabels and
+deletes boxes: ``box <id> <box_id> <label>`` present, ``unbox <id> <box_id>`` gone).
 """
 
 from __future__ import annotations
@@ -62,6 +63,27 @@ def work(cmd: dict) -> None:
             _ack(acks, f"add {sid}")
             ds.label(sid, f"up-{k}")
             _ack(acks, f"label up-{k} {sid}")
+        elif mode == "box":
+            sid = rng.choice(ids)
+            boxes = ds.boxes(sid)
+            roll = rng.random()
+            # "try" lines come before the call: a kill between the call and its ack leaves a
+            # change that is durable but not acknowledged, which the check must allow
+            if boxes and roll < 0.3:
+                box = rng.choice(boxes)
+                _ack(acks, f"try box {sid} {box['box_id']} r{cmd['seed']}-{k}")
+                ds.update_box(sid, box["box_id"], label=f"r{cmd['seed']}-{k}")
+                _ack(acks, f"box {sid} {box['box_id']} r{cmd['seed']}-{k}")
+            elif boxes and roll < 0.5:
+                box = rng.choice(boxes)
+                _ack(acks, f"try unbox {sid} {box['box_id']}")
+                ds.delete_boxes(sid, [box["box_id"]])
+                _ack(acks, f"unbox {sid} {box['box_id']}")
+            else:
+                x = rng.uniform(0, 10)
+                box = {"label": f"b{k}", "xmin": x, "ymin": 1, "xmax": x + 5, "ymax": 9}
+                (box_id,) = ds.add_boxes(sid, [box])
+                _ack(acks, f"box {sid} {box_id} b{k}")
         else:
             batch = rng.sample(ids, rng.choice([1, 1, 1, 3, len(ids)]))
             name = f"{rng.choice(NAMES)}-{cmd['seed']}-{k}"  # new each time: a lost ack shows

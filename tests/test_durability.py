@@ -53,7 +53,7 @@ class Zygote:
         os.kill(pid, signal.SIGKILL)
         status = int(self.proc.stdout.readline().split()[1])
         assert os.WIFSIGNALED(status), (status, errors.read_text() if errors.exists() else "")
-        return [line for line in _lines(acks) if line != "ready"]
+        return [line for line in _lines(acks) if line != "ready"]  # "try ..." lines are kept
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -86,6 +86,8 @@ def check_acked(root: Path, acked: list[str]) -> None:
     try:
         labels = _labels_of(ds)
         versions = set(ds.versions()["name"])
+        expected_boxes: dict[tuple[str, str], str | None] = {}  # the last ack of each box wins
+        tried: dict[tuple[str, str], set[str | None]] = {}  # and what was tried after it
         for line in acked:
             kind, _, rest = line.partition(" ")
             if kind == "label":
@@ -96,6 +98,17 @@ def check_acked(root: Path, acked: list[str]) -> None:
                 assert rest in versions, f"acknowledged version {rest!r} lost"
             elif kind in ("sync", "add"):
                 assert rest in labels, f"acknowledged {kind} of {rest!r} lost"
+            elif kind in ("box", "unbox"):
+                sid, box_id, *label = rest.split(" ")
+                expected_boxes[(sid, box_id)] = label[0] if label else None
+                tried[(sid, box_id)] = set()
+            elif kind == "try":
+                _kind, sid, box_id, *label = rest.split(" ")
+                tried.setdefault((sid, box_id), set()).add(label[0] if label else None)
+        for (sid, box_id), label in expected_boxes.items():
+            now = {b["box_id"]: b["label"] for b in ds.boxes(sid)}.get(box_id)
+            allowed = {label} | tried[(sid, box_id)]
+            assert now in allowed, f"acknowledged box edit lost: {sid} {box_id} {label} ({now})"
         assert len(ds) >= 10
     finally:
         ds.close()
@@ -163,6 +176,15 @@ def test_sigkill_while_adding_images_loses_nothing(
     names = set(ds.internal.query_ids())
     ds.close()
     assert {p.name for p in image_dir.glob("up-*.png")} <= names
+
+
+@pytest.mark.slow
+def test_sigkill_while_editing_boxes_loses_nothing(
+    zygote: Zygote, image_dir: Path, tmp_path: Path
+) -> None:
+    jlabel.open(image_dir).close()
+    acked = run_trials(zygote, tmp_path, image_dir, "box", 8)
+    assert any(line.startswith("unbox ") for line in acked) and len(acked) > 20
 
 
 @pytest.mark.slow
