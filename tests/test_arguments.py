@@ -128,3 +128,16 @@ def test_the_public_methods_show_their_real_parameters():
     assert "Parameters\n----------\nmode : str" in jlabel.Dataset.auto_label.__doc__
     query = inspect.signature(jlabel.Dataset.query).parameters
     assert {"tab", "labels", "hard", "created", "name", "offset", "limit"} <= set(query)
+
+
+def test_the_dataset_provides_what_the_layers_rely_on(ds):
+    """Every member of the LabelingDataset protocol exists on a real Dataset (the layers are
+    typed against the protocol, so a missing or renamed method would break them)."""
+    from jlabel.protocols import LabelingDataset
+
+    members = [
+        name for name in vars(LabelingDataset) if not name.startswith("_") or name == "__len__"
+    ]
+    members += list(LabelingDataset.__annotations__)
+    missing = [name for name in members if not hasattr(ds, name)]
+    assert missing == []
