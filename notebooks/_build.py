@@ -287,8 +287,13 @@ S3-compatible server (MinIO, Ceph, moto, …). `storage_options` go to
 [s3fs](https://s3fs.readthedocs.io); credentials come from the usual AWS environment variables
 or configuration files.
 
-Set `JLABEL_S3_ENDPOINT` (e.g. `http://127.0.0.1:9000`) for a server other than AWS, and
-`JLABEL_S3_BUCKET` to an existing bucket you may write to.
+Where it runs:
+- `JLABEL_S3_ENDPOINT` set (e.g. `http://127.0.0.1:9000`): that server, with your credentials, and
+  `JLABEL_S3_BUCKET` an existing bucket you may write to.
+- `JLABEL_S3_ENDPOINT` set to `aws`: AWS itself.
+- Nothing set: the notebook **starts a local S3-compatible server** in this kernel (moto's,
+  installed with the demo) with a bucket `jlabel-demo`, so every cell runs on any machine. Its
+  objects live in memory and go away with the kernel.
 %% code
 {SETUP}
 %% code
@@ -298,9 +303,23 @@ import fsspec
 
 endpoint = os.environ.get("JLABEL_S3_ENDPOINT")
 bucket = os.environ.get("JLABEL_S3_BUCKET", "jlabel-demo")
-storage_options = {"endpoint_url": endpoint} if endpoint else {}
-root = f"s3://{bucket}/digits-{uuid.uuid4().hex[:8]}"
+if endpoint == "aws":
+    storage_options = {}
+elif endpoint:
+    storage_options = {"endpoint_url": endpoint}
+else:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint_url = f"http://{host}:{port}"
+    storage_options = {"endpoint_url": endpoint_url, "key": "demo", "secret": "demo"}
+    print(f"No JLABEL_S3_ENDPOINT set: started a local S3 server at {endpoint_url}")
 fs = fsspec.filesystem("s3", **storage_options)
+if not endpoint:
+    fs.mkdir(bucket)
+root = f"s3://{bucket}/digits-{uuid.uuid4().hex[:8]}"
 root
 %% md
 ## Copy the sample images up

@@ -148,6 +148,20 @@ def test_s3(env, s3, monkeypatch):
     assert jlabel.open(export / "voc").counts()["labeled"] == ds.counts()["labeled"]
 
 
+@pytest.mark.s3
+def test_s3_without_an_endpoint_starts_a_local_server(env, monkeypatch):
+    """A newcomer after `make demo` has no S3 endpoint: the notebook runs on a local server."""
+    for name in ("JLABEL_S3_ENDPOINT", "JLABEL_S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(env["tmp"] / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(env["tmp"] / "no-aws-credentials"))
+    nb = run("03-s3.ipynb", env["cwd"])
+    out = text_of(nb)
+    assert "No JLABEL_S3_ENDPOINT set: started a local S3 server at http://127.0.0.1:" in out
+    (export,) = env["tmp"].glob("jlabel-s3-export-*")
+    assert jlabel.open(export / "voc").counts()["labeled"] >= 55
+
+
 def test_notebooks_match_their_generator(tmp_path, monkeypatch):
     import importlib.util
 
