@@ -97,6 +97,7 @@ def scores_rows(scores: Any, labels: list[list[str]], *, call: str) -> list[list
 
 
 def choice(value: Any, choices: Iterable[T], *, name: str) -> T:
+    """`value` when it is one of `choices`, else an InvalidArgument naming `name`."""
     allowed = list(choices)
     if value not in allowed:
         raise InvalidArgument(f"{name}={value!r}: use one of {', '.join(repr(c) for c in allowed)}")
@@ -104,6 +105,7 @@ def choice(value: Any, choices: Iterable[T], *, name: str) -> T:
 
 
 def bool_value(value: Any, *, name: str) -> bool:
+    """`value` as a bool when it is True/False (numpy bools too), else an InvalidArgument."""
     if not isinstance(value, bool) and not _numpy_bool(value):
         raise InvalidArgument(f"{name} must be True or False, not {_describe(value)}")
     return bool(value)

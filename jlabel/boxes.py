@@ -33,6 +33,7 @@ EDGE = 0.5
 
 
 def new_box_id() -> str:
+    """A new, unique box id (`b` + 12 hex digits)."""
     return "b" + uuid.uuid4().hex[:12]
 
 

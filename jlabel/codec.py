@@ -124,6 +124,7 @@ def _list_column(where: np.ndarray, values: list[list[Any]], kind: pa.DataType) 
 
 
 def state_meta(table: SampleTable) -> dict[str, Any]:
+    """The table state that is not a column (label set, undo stack, version): snapshot metadata."""
     return {
         "labels": table.labels,
         "undo_stack": table.undo_stack,

@@ -31,6 +31,7 @@ class StoreReport:
 
     @property
     def ok(self) -> bool:
+        """True when no problem was found."""
         return not self.problems
 
     def __str__(self) -> str:
@@ -45,6 +46,7 @@ class StoreReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able values."""
         return {
             "ok": self.ok,
             "snapshots": self.snapshots,

@@ -173,6 +173,7 @@ def _apply_undo(table: SampleTable, op: Op) -> None:
 
 # ------------------------------------------------------------------------------ the label set
 def add_labels(names: list[str]) -> Op:
+    """New names join the label set (already known ones are ignored)."""
     return {"op": "add_labels", "names": names}
 
 
@@ -183,6 +184,7 @@ def _apply_add_labels(table: SampleTable, op: Op) -> None:
 
 
 def rename_label(old: str, new: str) -> Op:
+    """Rename `old` to `new` everywhere, boxes too; merges into `new` when it exists."""
     return {"op": "rename_label", "old": old, "new": new}
 
 
@@ -218,6 +220,7 @@ def _relabel_boxes(table: SampleTable, change: Callable[[dict], dict | None]) ->
 
 
 def delete_label(name: str, mode: str) -> Op:
+    """Delete label `name`; `mode` is `label`, `samples` or `sources` (see Dataset.delete_label)."""
     return {"op": "delete_label", "name": name, "mode": mode}
 
 
@@ -254,6 +257,7 @@ def only_label_rows(table: SampleTable, name: str) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ labels of samples
 def label(ids: list[str], names: list[str], *, user: str, t: float) -> Op:
+    """Add `names` to the samples `ids` (a manual label: their proposals are cleared)."""
     return {"op": "label", "ids": ids, "names": names, "user": user, "t": t}
 
 
@@ -269,6 +273,7 @@ def _apply_label(table: SampleTable, op: Op) -> None:
 
 
 def unlabel(ids: list[str], names: list[str] | None) -> Op:
+    """Remove `names` (None: all labels) from the samples `ids`."""
     return {"op": "unlabel", "ids": ids, "names": names}
 
 
@@ -283,6 +288,7 @@ def _apply_unlabel(table: SampleTable, op: Op) -> None:
 
 
 def replace_label(ids: list[str], old: str, new: str, *, user: str, t: float) -> Op:
+    """Swap `old` for `new` on the samples `ids`: one op, so one undo."""
     return {"op": "replace_label", "ids": ids, "old": old, "new": new, "user": user, "t": t}
 
 
@@ -369,6 +375,7 @@ KINDS["add_samples"] = Kind("add_samples", ("rows",), _apply_add_samples, ids_of
 
 
 def remove_samples(ids: list[str]) -> Op:
+    """Drop the samples `ids` from the table (undoable; source files are not touched here)."""
     return {"op": "remove_samples", "ids": ids}
 
 
@@ -378,6 +385,7 @@ def _apply_remove_samples(table: SampleTable, op: Op) -> None:
 
 
 def update_files(ids: list[str], sizes: list[int], mtimes: list[float]) -> Op:
+    """New sizes and mtimes of files that changed (their file version)."""
     return {"op": "update_files", "ids": ids, "sizes": sizes, "mtimes": mtimes}
 
 
@@ -393,6 +401,7 @@ def _apply_update_files(table: SampleTable, op: Op) -> None:
 
 
 def set_missing(ids: list[str], missing: bool) -> Op:
+    """Flag (or unflag) samples whose source file is gone."""
     return {"op": "set_missing", "ids": ids, "missing": missing}
 
 
@@ -668,6 +677,7 @@ def _accepted(box: dict[str, Any], user: str | None, t: float, source: str = "au
 
 
 def reject(ids: list[str]) -> Op:
+    """Drop the proposals (labels and boxes) of the samples `ids`."""
     return {"op": "reject", "ids": ids}
 
 
@@ -679,6 +689,7 @@ def _apply_reject(table: SampleTable, op: Op) -> None:
 
 
 def set_hard(ids: list[str], hard: list[bool], hardness: list[float | None] | None) -> Op:
+    """Mark samples as hard examples (or not), with an optional hardness score each."""
     op: Op = {"op": "set_hard", "ids": ids, "hard": hard}
     if hardness is not None:
         op["hardness"] = hardness
@@ -696,6 +707,7 @@ def _apply_set_hard(table: SampleTable, op: Op) -> None:
 
 
 def set_groups(ids: list[str], groups: list[str]) -> Op:
+    """The auto-grouping result: one group name per sample."""
     return {"op": "set_groups", "ids": ids, "groups": groups}
 
 
@@ -708,6 +720,7 @@ def _apply_set_groups(table: SampleTable, op: Op) -> None:
 
 # ------------------------------------------------------------------------------ versions
 def set_current_version(name: str) -> Op:
+    """Record which version the working state was last switched to."""
     return {"op": "set_current_version", "name": name}
 
 
@@ -729,6 +742,7 @@ KINDS["use_version"] = Kind("use_version", ("name",), _applied_by_replica, touch
 
 
 def undo() -> Op:
+    """Undo the newest undoable operation (its inverse is on the table's undo stack)."""
     return {"op": "undo"}
 
 

@@ -37,6 +37,7 @@ class Option:
     """``(value, text)`` offered by the widget's form (the call may accept more)."""
 
     def validate(self, value: Any, call: str) -> Any:
+        """`value` when it is allowed for this option, else an InvalidArgument naming `call`."""
         problem = None
         if self.choices is not None and value not in self.choices:
             problem = "be " + " or ".join(repr(c) for c in self.choices)
@@ -62,9 +63,11 @@ class OptionSet:
 
     @property
     def names(self) -> list[str]:
+        """The option names, in order."""
         return [o.name for o in self.options]
 
     def defaults(self) -> dict[str, Any]:
+        """Each option's default value."""
         return {o.name: o.default for o in self.options}
 
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +96,7 @@ class OptionSet:
         return inspect.Signature(params, return_annotation=returns)
 
     def docstring(self, summary: str, returns: str) -> str:
+        """A numpy-style docstring: `summary`, then every parameter and option, then `returns`."""
         lines = [summary.strip(), "", "Parameters", "----------"]
         entries = [(n, a, d) for n, a, d in self.positional]
         entries += [(o.name, f"{o.annotation}, default {o.default!r}", o.doc) for o in self.options]

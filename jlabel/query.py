@@ -79,6 +79,7 @@ def _strings(value: Any) -> bool:
 
 
 def tab_mask(table: SampleTable, tab: str) -> np.ndarray:
+    """Rows of the samples in tab `tab` (`all`, `unlabeled`, `labeled`, `to_confirm`)."""
     if tab not in TABS:
         raise InvalidArgument(f"unknown tab {tab!r}: use one of {', '.join(TABS)}")
     alive = table.alive

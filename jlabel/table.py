@@ -24,6 +24,7 @@ NAT = np.datetime64("NaT", "ns")
 
 
 def ns(t: float | None) -> np.datetime64:
+    """Seconds since the epoch as a datetime64[ns] (NaT for None)."""
     return NAT if t is None else np.datetime64(round(t * 1e9), "ns")
 
 
@@ -93,6 +94,7 @@ class SampleTable:
 
     @property
     def labels(self) -> list[str]:
+        """The label set, in order."""
         return list(self.masks)
 
     def __len__(self) -> int:
@@ -117,6 +119,7 @@ class SampleTable:
         return other
 
     def rebuild_index(self) -> None:
+        """Recompute the id -> row index from the live rows."""
         rows = np.nonzero(self.alive)[0]
         self.row_of = dict(zip(self.ids[rows].tolist(), rows.tolist(), strict=True))
         self._order = self._ids_arrow = None
@@ -165,6 +168,7 @@ class SampleTable:
         self._order = np.arange(len(self.ids)) if sorted_ids else None
 
     def grow(self, n_new: int) -> int:
+        """Append `n_new` empty rows; returns the first new row."""
         start = len(self.ids)
         for name, fill in self.ROW_ARRAYS:
             old = getattr(self, name)
@@ -176,6 +180,7 @@ class SampleTable:
         return start  # order() and ids_arrow() pick up the new rows incrementally
 
     def code(self, table: list[str], value: str | None) -> int:
+        """The index of `value` in the string table `table`, adding it when new (-1 for None)."""
         if value is None:
             return -1
         try:
@@ -185,6 +190,7 @@ class SampleTable:
             return len(table) - 1
 
     def mask(self, name: str) -> np.ndarray:
+        """The boolean row mask of label `name`, created (all False) when new."""
         mask = self.masks.get(name)
         if mask is None:
             mask = self.masks[name] = np.zeros(len(self.ids), dtype=bool)
@@ -192,6 +198,7 @@ class SampleTable:
 
     # ---------------------------------------------------------------- row records
     def row_labels(self, row: int) -> list[str]:
+        """The labels of one row, in label-set order."""
         return [name for name, mask in self.masks.items() if mask[row]]
 
     def row_record(self, row: int) -> dict[str, Any]:
@@ -221,6 +228,7 @@ class SampleTable:
         }
 
     def write_record(self, row: int, rec: dict[str, Any]) -> None:
+        """Write a row back from a `row_record` dict (used by undo)."""
         if self.ids[row] != rec["id"]:
             self.ids[row] = rec["id"]
             if self._order is not None and row < len(self._order):
@@ -249,6 +257,7 @@ class SampleTable:
         self.row_of[rec["id"]] = row
 
     def set_labels(self, row: int, names: Sequence[str]) -> None:
+        """Make `names` exactly the labels of one row (new names join the label set)."""
         for name, mask in self.masks.items():
             mask[row] = name in names
         for name in names:
@@ -307,6 +316,7 @@ class SampleTable:
         return out
 
     def mark_labeled(self, rows: np.ndarray, user: str | None, t: float, source: str) -> None:
+        """Record who labeled `rows`, when, and from where (`source`)."""
         self.source[rows] = _SOURCE_CODE[source]
         self.labeled_by[rows] = self.code(self.users, user)
         self.labeled_at[rows] = ns(t)
@@ -329,6 +339,7 @@ class SampleTable:
             self.set_proposal(row, [], [])
 
     def recount(self, rows: np.ndarray) -> None:
+        """Recompute the label count of `rows`."""
         total = np.zeros(len(rows), dtype=np.int16)
         for mask in self.masks.values():
             total += mask[rows]
@@ -337,6 +348,7 @@ class SampleTable:
     # ---------------------------------------------------------------- bulk builders
     @classmethod
     def from_records(cls, records: list[dict], labels: list[str]) -> SampleTable:
+        """A table from row dicts (`row_record` form) and a label set."""
         table = cls()
         for name in labels:
             table.mask(name)
@@ -359,4 +371,5 @@ def _float(value: float) -> float | None:
 
 
 def nan_if_none(value: float | None) -> float:
+    """`value` as a float, NaN for None."""
     return np.nan if value is None else float(value)

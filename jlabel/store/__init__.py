@@ -73,6 +73,7 @@ class Store:
         return {} if self.local else {"timeout": WRITE_DEADLINE + size / 2**20}
 
     def path(self, *parts: str) -> str:
+        """The fsspec path of `parts` inside the store folder (`<root>/.jlabel/`)."""
         return "/".join([self.dir, *parts])
 
     @contextmanager
@@ -207,6 +208,7 @@ class Store:
 
     # ------------------------------------------------------------------ snapshots
     def snapshot_gens(self) -> list[int]:
+        """Generation numbers of the snapshots there are, oldest first."""
         with self.errors("list snapshots"):
             self.fs.invalidate_cache(self.path("snapshots"))
             try:
@@ -221,6 +223,7 @@ class Store:
         return sorted(gens)
 
     def read_snapshot(self, gen: int) -> bytes:
+        """The bytes of snapshot `gen`."""
         with self.errors("read the snapshot"):
             return self.fs.cat_file(self.path("snapshots", f"{gen:08d}.parquet"))
 
@@ -325,6 +328,7 @@ class Store:
 
     # ------------------------------------------------------------------ small files
     def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Write `rel` only if it does not exist yet; False when another writer was first."""
         path = self.path(*rel.split("/"))
         with self.errors(f"write {rel}"):
             if self.local:
@@ -357,6 +361,7 @@ class Store:
                 self.fs.pipe_file(path, data, **self.write_deadline(len(data)))
 
     def read_bytes(self, rel: str) -> bytes | None:
+        """The bytes of `rel` under the store, None when it does not exist."""
         path = self.path(*rel.split("/"))
         with self.errors(f"read {rel}"):
             try:
@@ -365,6 +370,7 @@ class Store:
                 return None
 
     def write_json(self, rel: str, obj: Any) -> None:
+        """Write `obj` as JSON to `rel` (atomically replacing it)."""
         self.write_bytes(rel, json.dumps(obj, indent=1, default=str).encode())
 
     def read_json(self, rel: str) -> Any:
@@ -390,6 +396,7 @@ class Store:
             return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in paths)
 
     def delete(self, rel: str) -> None:
+        """Delete `rel` under the store (nothing when it is already gone)."""
         with self.errors(f"delete {rel}"), suppress(FileNotFoundError):
             self.fs.rm_file(self.path(*rel.split("/")))
 
@@ -423,4 +430,5 @@ def _parse_meta(data: bytes) -> dict[str, Any] | None:
 
 
 def new_writer_id() -> str:
+    """A writer id that sorts by creation time (ms since the epoch, then random hex)."""
     return f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:10]}"

@@ -24,6 +24,7 @@ fails with a StorageError within about 30 s (3 tries of 10 s) instead of minutes
 
 
 def check_root(store: Store, fs: Any, url: str) -> None:
+    """Raise NotFound (or StorageError) when the dataset's root folder or bucket does not exist."""
     with store.errors("open the dataset"):
         if store.local:
             if not os.path.isdir(store.root):

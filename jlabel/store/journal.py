@@ -36,12 +36,14 @@ class Record:
     op: dict[str, Any]
 
     def encode(self) -> bytes:
+        """The record as compact JSON bytes."""
         return json.dumps(
             {"t": self.t, "w": self.writer, "s": self.seq, "op": self.op}, separators=(",", ":")
         ).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Record:
+        """A record from its JSON bytes."""
         obj = json.loads(data)
         return cls(float(obj["t"]), str(obj["w"]), int(obj["s"]), obj["op"])
 
@@ -65,6 +67,7 @@ class Damage:
 
 
 def encode_line(record: Record) -> bytes:
+    """One journal line: the checksummed record and a newline."""
     return checksummed(record.encode()) + b"\n"
 
 
@@ -145,6 +148,7 @@ class LocalJournal:
         return os.path.join(self.dir, f"{writer}.log")
 
     def append(self, record: Record) -> None:
+        """Write `record` durably (fsynced line locally, one object on S3) before returning."""
         if self._writer != record.writer:
             self.close()
             makedirs_durable(self.dir)
@@ -162,11 +166,13 @@ class LocalJournal:
         self.offsets[record.writer] = self.offsets.get(record.writer, 0) + len(line)
 
     def close(self) -> None:
+        """Release this writer's open journal file, if any."""
         if self._fd is not None:
             os.close(self._fd)
         self._fd = self._writer = None
 
     def writers(self) -> list[str]:
+        """Ids of the writers that have journal files here."""
         return _log_writers(self.dir)
 
     def read_new(self) -> list[Record]:
@@ -263,12 +269,14 @@ class ObjectJournal:
         self.damage: list[Damage] = []
 
     def append(self, record: Record) -> None:
+        """Write `record` as one checksummed object (with the write deadline) before returning."""
         data = checksummed(record.encode())
         path = f"{self.dir}/{record.writer}/{record.seq:010d}.json"
         self.fs.pipe_file(path, data, **self.deadline(len(data)))
         self.seen[record.writer] = max(self.seen.get(record.writer, -1), record.seq)
 
     def close(self) -> None:
+        """Nothing to release on S3."""
         pass
 
     def _listing(self) -> list[tuple[str, int, str]]:
@@ -294,6 +302,7 @@ class ObjectJournal:
                 cache.pop(key, None)
 
     def read_new(self) -> list[Record]:
+        """Records written since the last call (all of them on the first call)."""
         self._forget_listings()
         todo = {p: w for w, s, p in self._listing() if s > self.seen.get(w, -1)}
         out: list[Record] = []
