@@ -60,6 +60,14 @@ def main(spec: dict) -> None:
             ds.compact()
             next_compact = time.time() + spec.get("compact_seconds", 2.0)
     os.close(fd)
+    # Barrier: the final state is read after every kernel stopped writing, else a kernel that
+    # finishes first cannot hold the other's last labels and "both agree" would measure timing.
+    Path(spec["out"] + ".done").touch()
+    wait_until = time.time() + 240
+    while not all(Path(p).exists() for p in spec.get("wait_for", [])):
+        if time.time() > wait_until:
+            raise SystemExit("the other soak kernel never finished")
+        time.sleep(0.05)
     ds.refresh()
     frame = ds.to_pandas()
     final = {sid: sorted(labels) for sid, labels in zip(frame["id"], frame["labels"], strict=True)}
@@ -86,6 +94,7 @@ def run_soak(
             "compact_every": 40,
             "compact_seconds": 1.5,
             "open": open_options or {},
+            "wait_for": [str(out / f"k{1 - k}.done")],
         }
         procs.append(subprocess.Popen([sys.executable, str(_SOAK), json.dumps(spec)]))
     codes = [p.wait(timeout=seconds + 240) for p in procs]
