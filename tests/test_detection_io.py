@@ -1,0 +1,193 @@
+"""Detection I/O: boxes through the VOC, COCO and YOLO exports (each read back), the
+``to_torch(task="detection")`` view training a torchvision detector, and detection pre-labeling."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import jlabel
+from jlabel.errors import InvalidArgument
+from jlabel.export import MARKER, export
+
+BOXES = {
+    "a.png": [
+        {"label": "cat", "xmin": 1, "ymin": 2, "xmax": 20, "ymax": 25},
+        {"label": "dog", "xmin": 10.5, "ymin": 5, "xmax": 39, "ymax": 29, "difficult": True},
+    ],
+    "sub/b.png": [{"label": "dog", "xmin": 0, "ymin": 0, "xmax": 32, "ymax": 16}],
+    "rot.jpg": [{"label": "cat", "xmin": 1, "ymin": 1, "xmax": 9, "ymax": 19}],
+}
+SIZES = {"a.png": (40, 30), "sub/b.png": (32, 32), "c.png": (12, 12), "e.png": (8, 8)}
+
+
+def _make_images(root: Path) -> None:
+    for name, size in SIZES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (len(name) * 20, 90, 160)).save(root / name)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 20x10, shown (and boxed) 10x20
+    Image.new("RGB", (20, 10), (200, 30, 30)).save(root / "rot.jpg", exif=exif)
+
+
+@pytest.fixture
+def ds(tmp_path: Path):
+    """a.png: 2 boxes; sub/b.png: a box and the image label 'outdoor'; rot.jpg (EXIF-rotated):
+    a box; c.png: only 'outdoor'; e.png: nothing."""
+    root = tmp_path / "data"
+    _make_images(root)
+    dataset = jlabel.open(root, user="ann")
+    for sample_id, boxes in BOXES.items():
+        dataset.add_boxes(sample_id, boxes)
+    dataset.label(["sub/b.png", "c.png"], "outdoor")
+    yield dataset
+    dataset.close()
+
+
+def _geometry(boxes) -> list[tuple]:
+    """What a format must keep of boxes: label, coordinates (to 1/1000 px), difficult."""
+    return sorted(
+        (
+            b["label"],
+            *(round(float(b[k]), 3) for k in ("xmin", "ymin", "xmax", "ymax")),
+            bool(b.get("difficult", False)),
+        )
+        for b in boxes
+    )
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+# ------------------------------------------------------------------------------ VOC
+def test_voc_export_round_trips_boxes_and_labels_through_sync(ds, tmp_path):
+    out = tmp_path / "voc"
+    export(ds, out, format="voc")
+    assert {"a.xml", "sub/b.xml", "rot.xml", "sub/b.txt", "c.txt"} <= _files(out)
+    assert "c.xml" not in _files(out) and "e.png" not in _files(out)  # tab="labeled"
+    copy = jlabel.open(out, user="bob")
+    for sample_id in BOXES:
+        assert _geometry(copy.boxes(sample_id)) == _geometry(ds.boxes(sample_id)), sample_id
+        assert {b["source"] for b in copy.boxes(sample_id)} == {"imported"}
+    assert list(copy.to_pandas().set_index("id").at["c.png", "labels"]) == ["outdoor"]
+    assert "outdoor" in copy.to_pandas().set_index("id").at["sub/b.png", "labels"]
+    # difficult survives as VOC's <difficult>1</difficult>
+    assert "<difficult>1</difficult>" in (out / "a.xml").read_text()
+    assert "<width>10</width>" in (out / "rot.xml").read_text()  # the size as shown
+    copy.close()
+
+
+# ------------------------------------------------------------------------------ COCO
+def _read_coco(path: Path) -> tuple[dict[str, tuple[int, int]], dict[str, list[dict]], dict]:
+    """A minimal COCO reader: sizes and boxes (VOC-style dicts) per file name."""
+    doc = json.loads(path.read_text())
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    files = {im["id"]: im["file_name"] for im in doc["images"]}
+    sizes = {im["file_name"]: (im["width"], im["height"]) for im in doc["images"]}
+    boxes: dict[str, list[dict]] = {}
+    for ann in doc["annotations"]:
+        if "bbox" not in ann:
+            continue
+        x, y, w, h = ann["bbox"]
+        assert ann["area"] == pytest.approx(w * h) and ann["iscrowd"] == 0
+        boxes.setdefault(files[ann["image_id"]], []).append(
+            {"label": names[ann["category_id"]], "xmin": x, "ymin": y, "xmax": x + w, "ymax": y + h}
+        )
+    return sizes, boxes, doc
+
+
+def test_coco_export_has_xywh_boxes_categories_and_image_sizes(ds, tmp_path):
+    path = Path(export(ds, tmp_path / "coco.json", format="coco"))
+    sizes, boxes, doc = _read_coco(path)
+    assert sizes == {
+        "a.png": (40, 30),
+        "sub/b.png": (32, 32),
+        "rot.jpg": (10, 20),
+        "c.png": (12, 12),
+    }
+    assert {c["name"] for c in doc["categories"]} == {"cat", "dog", "outdoor"}
+    assert len({c["id"] for c in doc["categories"]}) == 3
+    for sample_id in BOXES:
+        want = [{k: v for k, v in b.items() if k != "difficult"} for b in BOXES[sample_id]]
+        assert _geometry(boxes[sample_id]) == _geometry(want), sample_id
+    dog = next(a for a in doc["annotations"] if a.get("bbox") and a["bbox"][0] == 10.5)
+    assert dog["bbox"] == [10.5, 5, 28.5, 24]  # [x, y, w, h]
+    image_level = [a for a in doc["annotations"] if "bbox" not in a]
+    outdoor = next(c["id"] for c in doc["categories"] if c["name"] == "outdoor")
+    assert sorted(a["category_id"] for a in image_level) == [outdoor, outdoor]
+
+
+# ------------------------------------------------------------------------------ YOLO
+def test_yolo_export_writes_normalised_lines_and_class_files(ds, tmp_path):
+    out = tmp_path / "yolo"
+    with pytest.warns(UserWarning, match="2 image.*image-level labels that YOLO cannot hold"):
+        export(ds, out, format="yolo")  # 'outdoor' of sub/b.png and c.png
+    files = _files(out)
+    assert {MARKER, "data.yaml", "classes.txt", "images/a.png", "images/c.png"} <= files
+    assert {"labels/a.txt", "labels/sub/b.txt", "labels/rot.txt"} <= files
+    assert "labels/c.txt" not in files  # no boxes: a background image
+    assert (out / "classes.txt").read_text() == "cat\ndog\n"  # box labels only, label-set order
+    assert "names:\n  0: cat\n  1: dog\n" in (out / "data.yaml").read_text()
+    assert "nc: 2" in (out / "data.yaml").read_text()
+    lines = (out / "labels" / "a.txt").read_text().splitlines()
+    assert lines == [
+        "0 0.262500 0.450000 0.475000 0.766667",  # cat: cx=10.5/40, cy=13.5/30, w=19/40, h=23/30
+        "1 0.618750 0.566667 0.712500 0.800000",
+    ]
+    # rot.jpg is normalised by its size as shown (10x20), not as stored (20x10)
+    assert (out / "labels" / "rot.txt").read_text() == "0 0.500000 0.500000 0.800000 0.900000\n"
+    assert (out / "images" / "rot.jpg").read_bytes() == (Path(ds.root) / "rot.jpg").read_bytes()
+
+
+def test_yolo_export_round_trips_boxes_through_jlabels_yolo_import(ds, tmp_path):
+    out = tmp_path / "yolo"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        export(ds, out, format="yolo")
+    copy = jlabel.open(out, user="bob")
+    assert "images/classes.txt" not in set(copy.to_pandas()["id"])
+    for sample_id in BOXES:
+        got = copy.boxes(f"images/{sample_id}")
+        want = [{**b, "difficult": False} for b in ds.boxes(sample_id)]  # YOLO has no difficult
+        assert [g[0] for g in _geometry(got)] == [w[0] for w in _geometry(want)]
+        for g, w in zip(_geometry(got), _geometry(want), strict=True):
+            assert g[1:5] == pytest.approx(w[1:5], abs=1e-3), sample_id
+    assert copy.boxes("images/c.png") == []
+    copy.close()
+
+
+def test_yolo_export_warns_about_image_labels_only_when_boxes_do_not_carry_them(tmp_path):
+    root = tmp_path / "data"
+    _make_images(root)
+    dataset = jlabel.open(root)
+    dataset.add_boxes("a.png", BOXES["a.png"])
+    dataset.label(["a.png"], "cat")  # also a box label: nothing is lost
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        export(dataset, tmp_path / "y", format="yolo")
+    dataset.label(["c.png"], "outdoor")
+    with pytest.warns(UserWarning, match="1 image"):
+        export(dataset, tmp_path / "y", format="yolo", overwrite=True)
+    dataset.close()
+
+
+def test_image_level_exports_keep_working_with_boxes_present(ds, tmp_path):
+    out = tmp_path / "if"
+    export(ds, out)  # imagefolder: image-level labels only
+    assert _files(out) == {MARKER, "outdoor/sub/b.png", "outdoor/c.png"}
+    with pytest.raises(jlabel.JLabelError, match="unknown export format 'yolov8'"):
+        export(ds, tmp_path / "x", format="yolov8")
+
+
+def test_yolo_export_is_refused_inside_the_dataset(ds):
+    with pytest.raises(jlabel.JLabelError, match="inside"):
+        export(ds, Path(ds.root) / "yolo", format="yolo")
+
+
+# keep InvalidArgument imported for the to_torch / pre_label tests below
+_ = InvalidArgument
