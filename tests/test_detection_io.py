@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import pickle
 import warnings
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 import jlabel
@@ -189,5 +191,82 @@ def test_yolo_export_is_refused_inside_the_dataset(ds):
         export(ds, Path(ds.root) / "yolo", format="yolo")
 
 
-# keep InvalidArgument imported for the to_torch / pre_label tests below
-_ = InvalidArgument
+# ------------------------------------------------------------------------------ to_torch
+def test_to_torch_detection_items_are_images_with_xyxy_boxes_and_int64_labels(ds):
+    view = ds.to_torch(task="detection")
+    assert sorted(view.ids) == sorted(BOXES)
+    assert "c.png" not in view.ids  # no boxes: left out
+    assert view.classes == ["__background__", "cat", "dog"] and view.num_classes == 3
+    image, target = view[view.ids.index("a.png")]
+    assert image.shape == (3, 30, 40) and image.dtype == torch.float32
+    assert isinstance(target["boxes"], torch.Tensor) and target["boxes"].dtype == torch.float32
+    assert target["boxes"].tolist() == [[1, 2, 20, 25], [10.5, 5, 39, 29]]
+    assert target["labels"].dtype == torch.int64 and target["labels"].tolist() == [1, 2]
+    image, target = view[view.ids.index("rot.jpg")]
+    assert image.shape == (3, 20, 10)  # as shown: EXIF rotation applied, like the boxes
+    assert target["boxes"].tolist() == [[1, 1, 9, 19]] and target["labels"].tolist() == [1]
+
+    small = ds.to_torch(task="detection", image_size=(15, 20))  # (height, width)
+    image, target = small[small.ids.index("a.png")]
+    assert image.shape == (3, 15, 20)
+    assert target["boxes"].tolist() == [[0.5, 1, 10, 12.5], [5.25, 2.5, 19.5, 14.5]]
+
+    copy = pickle.loads(pickle.dumps(view))  # DataLoader workers get a pickled copy
+    assert copy[0][1]["boxes"].tolist() == view[0][1]["boxes"].tolist()
+    loader = torch.utils.data.DataLoader(view, batch_size=2, collate_fn=view.collate_fn)
+    images, targets = next(iter(loader))
+    assert len(images) == len(targets) == 2 and {"boxes", "labels"} <= set(targets[0])
+
+
+def test_to_torch_detection_transforms_move_the_boxes_with_the_image(ds):
+    from torchvision.transforms import v2
+
+    view = ds.to_torch(task="detection", transform=v2.RandomHorizontalFlip(p=1.0), labels=["cat"])
+    assert "sub/b.png" not in view.ids  # the labels filter reaches box labels
+    _, target = view[view.ids.index("a.png")]
+    assert target["boxes"].tolist() == [[20, 2, 39, 25], [1, 5, 29.5, 29]]  # x -> 40 - x
+
+
+def test_to_torch_refuses_a_bad_task(ds):
+    with pytest.raises(InvalidArgument, match="task must be one of 'classification', 'detection'"):
+        ds.to_torch(task="segmentation")
+    with pytest.raises(InvalidArgument, match="multi_label applies to task='classification'"):
+        ds.to_torch(task="detection", multi_label=True)
+
+
+@pytest.mark.slow
+def test_a_torchvision_detector_trains_one_step_on_the_detection_view(ds):
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
+
+    torch.manual_seed(0)
+    view = ds.to_torch(task="detection")
+    model = fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=view.num_classes, min_size=64, max_size=64
+    )
+    model.train()
+    loader = torch.utils.data.DataLoader(view, batch_size=3, collate_fn=view.collate_fn)
+    images, targets = next(iter(loader))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    losses = model(images, targets)
+    assert {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"} <= set(losses)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    optimizer.zero_grad()
+    total.backward()
+    grads = [p.grad for p in model.roi_heads.parameters() if p.grad is not None]
+    assert grads and any(float(g.abs().sum()) > 0 for g in grads)
+    optimizer.step()
+
+
+def test_new_box_labels_join_the_label_set_in_box_order(tmp_path):
+    root = tmp_path / "data"
+    _make_images(root)
+    dataset = jlabel.open(root)
+    names = ["zebra", "ant", "mole", "yak", "bee", "owl", "cow"]
+    dataset.add_boxes(
+        "a.png",
+        [{"label": n, "xmin": i, "ymin": 0, "xmax": i + 2, "ymax": 5} for i, n in enumerate(names)],
+    )
+    assert dataset.labels == names  # YOLO class indices and to_torch labels follow this order
+    assert dataset.to_torch(task="detection").classes == ["__background__", *names]
+    dataset.close()
