@@ -270,3 +270,186 @@ def test_new_box_labels_join_the_label_set_in_box_order(tmp_path):
     assert dataset.labels == names  # YOLO class indices and to_torch labels follow this order
     assert dataset.to_torch(task="detection").classes == ["__background__", *names]
     dataset.close()
+
+
+# ------------------------------------------------------------------------------ pre_label
+def _fake_detector(calls: list[str] | None = None):
+    """A callable detector: per image, a good cat box, a weaker duplicate (NMS drops it), a
+    box under the score floor, one running off the image (clipped) and a class the dataset
+    does not have."""
+
+    def detect(image: Image.Image) -> list[dict]:
+        if calls is not None:
+            calls.append(image.size)
+        w, h = image.size
+        return [
+            {"label": "cat", "xmin": 1, "ymin": 1, "xmax": w - 2, "ymax": h - 2, "score": 0.9},
+            {"label": "cat", "xmin": 1.5, "ymin": 1, "xmax": w - 2, "ymax": h - 2, "score": 0.8},
+            {"label": "dog", "xmin": 0, "ymin": 0, "xmax": 3, "ymax": 3, "score": 0.1},
+            {"label": "dog", "xmin": -4, "ymin": 2, "xmax": w + 9, "ymax": 5, "score": 0.6},
+            {"label": "truck", "xmin": 0, "ymin": 0, "xmax": 4, "ymax": 4, "score": 0.99},
+        ]
+
+    return detect
+
+
+def test_pre_label_detection_with_a_callable_proposes_filtered_boxes_then_confirm(ds):
+    calls: list = []
+    job = ds.pre_label(_fake_detector(calls), task="detection", progress=False).wait(60)
+    assert job.result["task"] == "detection" and job.result["proposed"] == 2
+    assert job.result["unmapped_classes"] == {"truck": 2}  # not a dataset label: dropped
+    assert sorted(calls) == [(8, 8), (12, 12)]  # c.png (image label only) and e.png
+    assert set(ds.query(tab="to_confirm")["id"]) == {"c.png", "e.png"}
+    proposed = ds.proposed_boxes("c.png")
+    assert [(b["label"], b["score"]) for b in proposed] == [("cat", 0.9), ("dog", 0.6)]
+    assert (proposed[0]["xmin"], proposed[0]["xmax"]) == (1, 10)
+    assert (proposed[1]["xmin"], proposed[1]["xmax"]) == (0, 12)  # clipped to the image
+    assert ds.boxes("c.png") == [] and ds.boxes("a.png")  # boxed images were left alone
+    assert ds.confirm(["c.png"]) == 1
+    assert [(b["label"], b["source"], b["labeled_by"]) for b in ds.boxes("c.png")] == [
+        ("cat", "auto", "ann"),
+        ("dog", "auto", "ann"),
+    ]
+    assert (
+        ds.proposed_boxes("c.png") == []
+        and "outdoor" in ds.to_pandas().set_index("id").at["c.png", "labels"]
+    )
+
+
+def test_pre_label_detection_maps_classes_and_applies_the_options(ds):
+    ds.pre_label(
+        _fake_detector(),
+        task="detection",
+        mapping={"truck": "vehicle", "cat": "cat"},
+        min_score=0.85,
+        max_boxes=1,
+        progress=False,
+    ).wait(60)
+    assert [(b["label"], b["score"]) for b in ds.proposed_boxes("e.png")] == [("vehicle", 0.99)]
+    assert "vehicle" in ds.labels
+    ds.pre_label(
+        _fake_detector(), task="detection", nms_iou=0.99, min_score=0.7, progress=False
+    ).wait(60)
+    assert [b["score"] for b in ds.proposed_boxes("e.png")] == [0.9, 0.8]  # no suppression
+    with pytest.raises(jlabel.PreconditionError, match="already has boxes or proposed boxes"):
+        ds.pre_label(_fake_detector(), task="detection", include_proposed=False)
+
+
+def test_a_failed_or_cancelled_detection_job_writes_nothing(ds):
+    import threading
+
+    def broken(image):
+        if image.size == (8, 8):  # e.png, after c.png was done
+            raise RuntimeError("detector crashed")
+        return _fake_detector()(image)
+
+    job = ds.pre_label(broken, task="detection", batch=1, progress=False)
+    with pytest.raises(jlabel.JLabelError, match="detector crashed"):
+        job.wait(60)
+    assert ds.count(tab="to_confirm") == 0 and ds.proposed_boxes("e.png") == []
+
+    started, go_on = threading.Event(), threading.Event()
+
+    def slow(image):
+        started.set()
+        go_on.wait(10)
+        return _fake_detector()(image)
+
+    job = ds.pre_label(slow, task="detection", batch=1, progress=False)
+    assert started.wait(30)
+    job.cancel()
+    go_on.set()
+    job.wait(60)
+    assert job.status == "cancelled"
+    assert ds.count(tab="to_confirm") == 0
+    assert ds.proposed_boxes("c.png") == [] and ds.proposed_boxes("e.png") == []
+
+
+def test_pre_label_task_option_is_in_the_signature_docs_form_and_checked(ds):
+    import inspect
+
+    from jlabel.options import PRE_LABEL
+
+    params = inspect.signature(ds.pre_label).parameters
+    assert params["task"].default == "classification" and params["min_score"].default == 0.3
+    assert "task : str, default 'classification'" in ds.pre_label.__doc__
+    assert "nms_iou : float, default 0.5" in ds.pre_label.__doc__
+    form = {entry["name"]: entry for entry in PRE_LABEL.form()}
+    assert [c["value"] for c in form["task"]["choices"]] == ["classification", "detection"]
+    with pytest.raises(InvalidArgument, match="task must be 'classification' or 'detection'"):
+        ds.pre_label(_fake_detector(), task="segmentation")
+    with pytest.raises(InvalidArgument, match="min_score must be a number in"):
+        ds.pre_label(_fake_detector(), task="detection", min_score=1.5)
+    with pytest.raises(InvalidArgument, match="nms_iou must be a number in"):
+        ds.pre_label(_fake_detector(), task="detection", nms_iou=0)
+    with pytest.raises(InvalidArgument, match="multi_label applies to task='classification'"):
+        ds.pre_label(_fake_detector(), task="detection", multi_label=True)
+    with pytest.raises(jlabel.JLabelError, match="'resnet18' is not a torchvision detection"):
+        ds.pre_label("resnet18", task="detection", weights="DEFAULT")
+    with pytest.raises(jlabel.JLabelError, match="needs classes"):
+        ds.pre_label(torch.nn.Identity(), task="detection")
+    assert ds.count(tab="to_confirm") == 0
+
+
+class _TinyDetector(torch.nn.Module):
+    """A scriptable detector returning torchvision-style output: one box per image, the image's
+    left half, class 2, and a duplicate of it (NMS drops it)."""
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        out: list[dict[str, torch.Tensor]] = []
+        for image in images:
+            h, w = float(image.shape[1]), float(image.shape[2])
+            box = torch.tensor([[0.0, 0.0, w / 2, h], [0.0, 0.0, w / 2, h - 1]])
+            out.append(
+                {
+                    "boxes": box,
+                    "labels": torch.tensor([2, 2]),
+                    "scores": torch.tensor([0.75, 0.7]) + image.mean() * 0,
+                }
+            )
+        return out
+
+
+def test_pre_label_detection_with_a_torchscript_file(ds, tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.jit.script(_TinyDetector()).save(str(path))
+    job = ds.pre_label(
+        str(path), task="detection", classes=["__background__", "cat", "dog"], progress=False
+    ).wait(60)
+    assert job.result["model"] == "torchscript:tiny.pt"
+    assert [(b["label"], b["xmax"], b["ymax"]) for b in ds.proposed_boxes("c.png")] == [
+        ("dog", 6.0, 12.0)
+    ]
+    assert job.result["hard"] == 2  # 0.75 < target_precision 0.95
+
+
+@pytest.mark.slow
+def test_pre_label_detection_with_torchvision_detectors_weights_none(ds):
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
+
+    classes = ["__background__", "cat", "dog"]
+    torch.manual_seed(0)
+    module = fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=3, min_size=64, max_size=64
+    )
+    module.roi_heads.score_thresh = 0.0  # random weights score low; keep what it finds
+    job = ds.pre_label(
+        module, task="detection", classes=classes, min_score=0.0, device="cpu", progress=False
+    ).wait(120)
+    assert job.result["model"] == "module:FasterRCNN" and job.result["proposed"] == 2
+    for sample_id, (w, h) in (("c.png", (12, 12)), ("e.png", (8, 8))):
+        boxes = ds.proposed_boxes(sample_id)
+        assert 1 <= len(boxes) <= 100
+        assert {b["label"] for b in boxes} <= {"cat", "dog"}
+        assert all(
+            0 <= b["xmin"] < b["xmax"] <= w and 0 <= b["ymin"] < b["ymax"] <= h for b in boxes
+        )
+    job = ds.pre_label(
+        "fasterrcnn_mobilenet_v3_large_320_fpn",
+        task="detection",
+        weights=None,
+        classes=classes,
+        device="cpu",
+        progress=False,
+    ).wait(120)
+    assert job.status == "done" and job.result["model"].startswith("torchvision:fasterrcnn")

@@ -12,12 +12,15 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jlabel.errors import PreconditionError
+from jlabel.errors import InvalidArgument, PreconditionError
 
 COORDS = ("xmin", "ymin", "xmax", "ymax")
 DEFAULT_SCORE_FLOOR = 0.3
 DEFAULT_NMS_IOU = 0.5
 DEFAULT_MAX_BOXES = 100
+BACKGROUND = "__background__"
+IGNORED_CLASSES = frozenset({BACKGROUND, "N/A"})
+"""Placeholders in torchvision's category lists (index 0 and COCO's gaps), never labels."""
 
 
 def from_tensors(
@@ -139,19 +142,49 @@ def postprocess(
     return kept if max_boxes is None else kept[:max_boxes]
 
 
+def as_label_name(name: str) -> str:
+    """A model class name made to follow the label rule ("traffic light" -> "traffic_light")."""
+    from jlabel.labels import LABEL_RULE, _suggest, validate_label_name
+
+    try:
+        return validate_label_name(name)
+    except InvalidArgument:
+        cleaned = _suggest(name)
+        try:
+            return validate_label_name(cleaned)
+        except InvalidArgument:
+            raise PreconditionError(
+                f"model class {name!r} cannot be a label name ({LABEL_RULE}); map it with "
+                "mapping={...}"
+            ) from None
+
+
 def map_labels(
-    boxes: list[dict[str, Any]], mapping: dict[str, str] | None, keep: set[str] | None
+    boxes: list[dict[str, Any]],
+    mapping: dict[str, str] | None,
+    keep: set[str] | None,
+    dropped: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Model classes to dataset labels: through `mapping` (unmapped dropped), else the labels
-    in `keep` (None: all)."""
+    """Model classes as dataset labels: through `mapping` (unmapped classes dropped), else the
+    classes that are labels in `keep` (None: all), names made to follow the label rule.
+    Background placeholders (``__background__``, ``N/A``) are always dropped; `dropped`
+    counts the boxes left out per model class."""
     out = []
     for box in boxes:
+        model_class = box["label"]
+        if model_class in IGNORED_CLASSES:
+            continue
         if mapping is not None:
-            target = mapping.get(box["label"])
+            target = mapping.get(model_class)
         else:
-            target = box["label"] if keep is None or box["label"] in keep else None
-        if target is not None:
-            out.append({**box, "label": target})
+            target = as_label_name(model_class)
+            if keep is not None and target not in keep:
+                target = None
+        if target is None:
+            if dropped is not None:
+                dropped[model_class] = dropped.get(model_class, 0) + 1
+            continue
+        out.append({**box, "label": target})
     return out
 
 
