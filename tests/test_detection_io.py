@@ -453,3 +453,31 @@ def test_pre_label_detection_with_torchvision_detectors_weights_none(ds):
         progress=False,
     ).wait(120)
     assert job.status == "done" and job.result["model"].startswith("torchvision:fasterrcnn")
+
+
+def test_box_ops_turn_detector_output_into_clean_proposals():
+    from jlabel.autolabel import box_ops
+
+    boxes = box_ops.from_tensors(
+        torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]]),
+        torch.tensor([1, 1, 2]),
+        torch.tensor([0.5, 0.9, float("nan")]),
+        ["__background__", "traffic light", "cat"],
+    )
+    assert [b["label"] for b in boxes] == ["traffic light", "traffic light", "cat"]
+    with pytest.raises(jlabel.PreconditionError, match="class index 5"):
+        box_ops.from_tensors([[0, 0, 1, 1]], [5], [0.9], ["__background__", "cat"])
+    with pytest.raises(jlabel.PreconditionError, match="1 boxes, 2 labels"):
+        box_ops.from_tensors([[0, 0, 1, 1]], [1, 1], [0.9, 0.9], None)
+    mapped = box_ops.map_labels(boxes, None, None)
+    assert [b["label"] for b in mapped] == ["traffic_light", "traffic_light", "cat"]
+    kept = box_ops.postprocess(mapped, size=(25, 25), score_floor=0.1, nms_iou=0.5)
+    # the NaN score goes, NMS keeps the better of the two overlapping boxes
+    assert [(b["label"], b["xmin"]) for b in kept] == [("traffic_light", 1.0)]
+    assert kept[0]["score"] == pytest.approx(0.9)
+    dropped: dict[str, int] = {}
+    assert box_ops.map_labels(boxes, {"cat": "kitty"}, None, dropped)[0]["label"] == "kitty"
+    assert dropped == {"traffic light": 2}
+    assert box_ops.clip({"xmin": 30, "ymin": 0, "xmax": 40, "ymax": 5}, (25, 25)) is None
+    with pytest.raises(jlabel.PreconditionError, match="list of box dicts"):
+        box_ops.from_dicts({"label": "cat"})
