@@ -316,6 +316,26 @@ AUTO_LABEL = OptionSet(
     ),
 )
 
+
+def _fraction(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
+    return None if ok else "be a number in (0, 1]"
+
+
+TASK = Option(
+    "task",
+    "classification",
+    "str",
+    "'classification' proposes image labels; 'detection' proposes boxes (To Be Confirmed; "
+    "confirm turns them into boxes).",
+    choices=("classification", "detection"),
+    form="Task",
+    form_choices=(
+        ("classification", "classification — labels per image"),
+        ("detection", "detection — boxes"),
+    ),
+)
+
 PRE_LABEL = OptionSet(
     "pre_label",
     (
@@ -324,7 +344,8 @@ PRE_LABEL = OptionSet(
             None,
             "list[str] | None",
             "The model's output names, in order (needed for modules, TorchScript files and "
-            "callables returning probability arrays).",
+            "callables returning probability arrays or class indices). For detection, index 0 "
+            "is the background, as in torchvision (to_torch(task='detection').classes).",
             check=_names,
         ),
         Option(
@@ -340,7 +361,8 @@ PRE_LABEL = OptionSet(
             None,
             "str | None",
             "Weights of a torchvision model given by name ('DEFAULT' or a weights name); "
-            "classes then come from the weights' metadata.",
+            "classes then come from the weights' metadata. None: random weights (then pass "
+            "classes).",
             check=_optional_str,
         ),
         Option(
@@ -376,6 +398,29 @@ PRE_LABEL = OptionSet(
             "target_precision as a score floor.",
             check=_bool,
         ),
+        TASK,
+        Option(
+            "min_score",
+            0.3,
+            "float",
+            "Detection: boxes scored under this are dropped.",
+            check=_share,
+        ),
+        Option(
+            "nms_iou",
+            0.5,
+            "float",
+            "Detection: of boxes of one label overlapping by more than this IoU only the best "
+            "scored is kept (non-maximum suppression).",
+            check=_fraction,
+        ),
+        Option(
+            "max_boxes",
+            100,
+            "int",
+            "Detection: at most this many boxes (the best scored) per image.",
+            check=_int_at_least(1),
+        ),
         QUEUE,
         PROGRESS,
     ),
@@ -385,7 +430,11 @@ PRE_LABEL = OptionSet(
             "Any",
             "A torch.nn.Module (with classes), a TorchScript file path, a torchvision model name "
             "(with weights), or a callable taking a list of PIL RGB images and returning "
-            "[(labels, scores)] or an [N, C] probability array (with classes).",
+            "[(labels, scores)] or an [N, C] probability array (with classes). For "
+            "task='detection': a torchvision detection model (name with weights, or module) or "
+            "TorchScript file returning torchvision-style dicts (boxes, labels, scores), or a "
+            "callable taking one PIL RGB image and returning a list of box dicts (label, xmin, "
+            "ymin, xmax, ymax in pixels, score).",
         ),
     ),
 )

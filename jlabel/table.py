@@ -279,8 +279,8 @@ class SampleTable:
             self.boxes[row] = list(boxes)
         else:
             self.boxes.pop(row, None)
-        new = {b["label"] for b in boxes}
-        for name in old - new:
+        new = dict.fromkeys(b["label"] for b in boxes)  # new labels join in box order
+        for name in old - new.keys():
             self.box_masks[name][row] = False
         for name in new:
             mask = self.box_masks.get(name)

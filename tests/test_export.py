@@ -186,7 +186,7 @@ def test_refuses_to_overwrite_unless_asked(ds, tmp_path):
     export(ds, tmp_path / "l.csv", format="csv", overwrite=True, tab="all")
     assert len((tmp_path / "l.csv").read_text().splitlines()) == 1 + len(COLORS)
     with pytest.raises(JLabelError, match="format"):
-        export(ds, tmp_path / "x", format="yolo")
+        export(ds, tmp_path / "x", format="pascal")
 
 
 def test_unreadable_image_is_skipped_with_a_warning(ds, tmp_path):

@@ -9,10 +9,11 @@ Each job's record is kept as JSON under ``<root>/.jlabel/jobs/``; ``job_history(
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from jlabel.autolabel.jobs import Job, JobQueue, load_history
-from jlabel.errors import PreconditionError
+from jlabel.errors import InvalidArgument, PreconditionError
 from jlabel.options import AUTO_GROUP, AUTO_LABEL, PRE_LABEL
 
 __all__ = [
@@ -100,13 +101,29 @@ def start_pre_label(ds: Any, model: Any, **options: Any) -> Job:
     if isinstance(model, str) and not model.strip():
         raise PreconditionError("model is empty: pass a module, a file path, a name or a callable")
     prelabel.check_model(model, opts["classes"], opts["weights"])
-    data.target_ids(ds, opts["include_proposed"])
+    task = opts.pop("task")
     params = {
         "model": _name(model),
+        "task": task,
         "classes": list(opts["classes"]) if opts["classes"] is not None else None,
         **{k: opts[k] for k in ("mapping", "weights", "target_precision", "multi_label", "device")},
     }
-    job = Job("pre_label", params, lambda j: prelabel.run(j, ds, model, **opts))
+    detection = ("min_score", "nms_iou", "max_boxes")
+    if task == "detection":
+        from jlabel.autolabel import prelabel_boxes
+
+        if opts["multi_label"]:
+            raise InvalidArgument("multi_label applies to task='classification'; leave it out")
+        prelabel_boxes.check_model(model)
+        prelabel_boxes.check_targets(ds, opts["include_proposed"])
+        params.update({k: opts[k] for k in detection})
+        body = functools.partial(prelabel_boxes.run, ds=ds, model=model, **opts)
+    else:
+        data.target_ids(ds, opts["include_proposed"])
+        for name in detection:
+            opts.pop(name)
+        body = functools.partial(prelabel.run, ds=ds, model=model, **opts)
+    job = Job("pre_label", params, body)
     return _submit(ds, job, queue=queue, progress=progress)
 
 

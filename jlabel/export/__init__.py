@@ -1,4 +1,4 @@
-"""Exports of a dataset (ImageFolder, CSV, COCO, Pascal VOC) and a PyTorch view of it.
+"""Exports of a dataset (ImageFolder, CSV, COCO, Pascal VOC, YOLO) and a PyTorch view of it.
 
 `export` writes only inside its target: a new or empty folder (or a previous jlabel export,
 replaced with `overwrite=True`) for the formats that copy images, a single file for CSV and
@@ -16,7 +16,11 @@ from jlabel.export.formats import (
     csv_bytes,
     imagefolder_files,
     voc_files,
+    warn_image_labels_left_out,
     warn_shared_label_files,
+    yolo_classes,
+    yolo_files,
+    yolo_root_files,
 )
 from jlabel.export.reading import map_images, warn_skipped
 from jlabel.export.target import MARKER, Target, check_location
@@ -28,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "MARKER", "export", "to_torch"]
 
-FORMATS = ("imagefolder", "csv", "coco", "voc")
-"""Export formats: folders of image copies (`imagefolder`, `voc`) or one file (`csv`, `coco`)."""
+FORMATS = ("imagefolder", "csv", "coco", "voc", "yolo")
+"""Export formats: folders of image copies (`imagefolder`, `voc`, `yolo`) or one file (`csv`,
+`coco`)."""
+FOLDER_FORMATS = ("imagefolder", "voc", "yolo")
 
 
 def export(
@@ -57,6 +63,12 @@ def export(
     - ``"voc"``: a folder holding a copy of each image at `path/<id>`, a `.txt` next to each
       labeled one (one label per line) and a Pascal VOC `.xml` next to each one with boxes:
       the layout sync reads, so `jlabel.open(path)` gives the same labels and boxes back.
+    - ``"yolo"``: a folder in the Ultralytics layout: a copy of each image at
+      `path/images/<id>`, its boxes in `path/labels/<id stem>.txt` (one `class cx cy w h` line
+      per box, normalised to [0, 1] of the image's width and height; no file for an image
+      without boxes), and `data.yaml` and `classes.txt` naming the classes (the box labels, in
+      label-set order). YOLO has no image-level labels: they are left out, with a warning.
+      `jlabel.open(path)` reads the boxes back (as `images/<id>`).
 
     `path` may be an fsspec URL (with `storage_options`). A folder must be new, empty, or an
     earlier export (replaced only with `overwrite=True`); an existing file is replaced only with
@@ -67,7 +79,7 @@ def export(
     if format not in FORMATS:
         raise JLabelError(f"unknown export format {format!r}; use one of: {', '.join(FORMATS)}")
     target = Target(path, storage_options)
-    check_location(ds, target, folder=format in ("imagefolder", "voc"))
+    check_location(ds, target, folder=format in FOLDER_FORMATS)
     rows = ds.query(tab=tab, **filters)
     if format in ("csv", "coco"):
         target.check_file(overwrite)
@@ -80,6 +92,12 @@ def export(
         jobs = {
             i: imagefolder_files(i, names) for i, names in zip(ids, labels, strict=True) if names
         }
+    elif format == "yolo":
+        classes = yolo_classes(ds, boxes)
+        warn_image_labels_left_out(labels, boxes)
+        warn_shared_label_files(ids, [[] for _ in ids], boxes)
+        target.write_all(yolo_root_files(classes))
+        jobs = {i: yolo_files(i, b, classes) for i, b in zip(ids, boxes, strict=True)}
     else:
         warn_shared_label_files(ids, labels, boxes)
         jobs = {i: voc_files(i, names, b) for i, names, b in zip(ids, labels, boxes, strict=True)}

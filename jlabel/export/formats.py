@@ -1,4 +1,5 @@
-"""The export formats: CSV and COCO as one file, ImageFolder and Pascal VOC as files per image."""
+"""The export formats: CSV and COCO as one file; ImageFolder, Pascal VOC and YOLO as files per
+image."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from jlabel.export.reading import image_size, image_sizes, warn_skipped
 from jlabel.export.values import boxes_of, iso, labels_of, text
+from jlabel.yolo import format_boxes, format_data_yaml, label_paths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,6 +119,69 @@ def voc_files(sample_id: str, names: list[str], boxes: list[dict]) -> Callable[[
     return files
 
 
+YOLO_IMAGES = "images"
+"""The YOLO export's image folder; labels go to the mirroring ``labels/`` folder."""
+
+
+def yolo_classes(ds: Dataset, boxes: list[list[dict]]) -> list[str]:
+    """The YOLO class list: the labels of the exported boxes, in label-set order."""
+    used = {b["label"] for sample_boxes in boxes for b in sample_boxes}
+    names = [n for n in ds.labels if n in used]
+    for sample_boxes in boxes:
+        names.extend(b["label"] for b in sample_boxes if b["label"] not in names)
+    return names
+
+
+def yolo_image_path(sample_id: str) -> str:
+    """Where a YOLO export puts the copy of an image."""
+    return posixpath.join(YOLO_IMAGES, sample_id)
+
+
+def yolo_label_path(sample_id: str) -> str:
+    """Where a YOLO export puts an image's `.txt`: ``images/<dir>/<stem>`` mirrored under
+    ``labels/``, as Ultralytics (and jlabel's sync) look for it."""
+    return label_paths(yolo_image_path(sample_id))[-1]
+
+
+def yolo_files(sample_id: str, boxes: list[dict], classes: list[str]) -> Callable[[bytes], Files]:
+    """The files of one image in YOLO: the copy and, when it has boxes, its `.txt` of
+    normalised ``class cx cy w h`` lines (sizes from the image itself, EXIF rotation applied)."""
+
+    def files(data: bytes) -> Files:
+        out = [(yolo_image_path(sample_id), data)]
+        if boxes:
+            text = format_boxes(boxes, classes, image_size(data))
+            out.append((yolo_label_path(sample_id), text.encode("utf-8")))
+        return out
+
+    return files
+
+
+def yolo_root_files(classes: list[str]) -> Files:
+    """``data.yaml`` (Ultralytics) and ``classes.txt`` naming the classes in index order."""
+    return [
+        ("data.yaml", format_data_yaml(classes).encode("utf-8")),
+        ("classes.txt", "".join(f"{name}\n" for name in classes).encode("utf-8")),
+    ]
+
+
+def warn_image_labels_left_out(labels: list[list[str]], boxes: list[list[dict]]) -> None:
+    """YOLO holds boxes only: warn about image-level labels that none of the image's boxes
+    carry (they are not exported)."""
+    lost = sum(
+        1
+        for names, sample_boxes in zip(labels, boxes, strict=True)
+        if set(names) - {b["label"] for b in sample_boxes}
+    )
+    if lost:
+        warnings.warn(
+            f"{lost} image(s) have image-level labels that YOLO cannot hold (it stores boxes "
+            "only); they are left out of the YOLO export. Use format='voc' or 'coco' to keep "
+            "them",
+            stacklevel=3,
+        )
+
+
 def warn_shared_label_files(ids: list[str], labels: list[list], boxes: list[list]) -> None:
     """`a.png` and `a.jpg` share `a.txt`/`a.xml`: warn when their labels differ."""
     seen: dict[str, tuple[str, list, list]] = {}
@@ -125,7 +190,7 @@ def warn_shared_label_files(ids: list[str], labels: list[list], boxes: list[list
         if stem in seen and seen[stem][1:] != (names, sample_boxes):
             warnings.warn(
                 f"{seen[stem][0]!r} and {sample_id!r} share the label files {stem}.txt/.xml "
-                "but have different labels; the VOC export keeps one of them. Rename one image "
+                "but have different labels; the export keeps one of them. Rename one image "
                 "to keep both",
                 stacklevel=3,
             )

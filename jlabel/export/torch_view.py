@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from jlabel.errors import PreconditionError
+from jlabel.errors import InvalidArgument, PreconditionError
 from jlabel.export.values import labels_of
 
 if TYPE_CHECKING:
@@ -13,12 +13,15 @@ if TYPE_CHECKING:
 
     from jlabel.dataset import Dataset
 
+TASKS = ("classification", "detection")
+
 
 def to_torch(
     ds: Dataset,
     *,
     tab: str = "labeled",
-    transform: Callable[[torch.Tensor], Any] | None = None,
+    task: str = "classification",
+    transform: Callable[..., Any] | None = None,
     multi_label: bool | None = None,
     image_size: int | tuple[int, int] | None = None,
     **filters: Any,
@@ -33,7 +36,29 @@ def to_torch(
     `multi_label=None` picks multi-label when some sample has more than one label.
     `classes` (= `ds.labels` at creation), `class_to_idx`, `ids` and `targets` are attributes.
     The samples and their labels are fixed when it is created.
+
+    ``task="detection"``: the images of `tab` that have boxes (the others are left out); item
+    `i` is `(image, {"boxes": FloatTensor[N, 4], "labels": Int64Tensor[N]})`, boxes in pixels
+    of the (resized) image, xmin, ymin, xmax, ymax (a `torchvision.tv_tensors.BoundingBoxes`,
+    so `torchvision.transforms.v2` moves them with the image), labels indexing `classes`,
+    whose entry 0 is ``"__background__"`` (pass ``num_classes=len(view.classes)`` to a
+    torchvision detector). `transform(image, target)` returns both. Batch with
+    ``DataLoader(view, collate_fn=view.collate_fn)`` (lists of images and targets).
     """
+    if task not in TASKS:
+        raise InvalidArgument(
+            f"task must be one of {', '.join(repr(t) for t in TASKS)}, not {task!r}"
+        )
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    if task == "detection":
+        if multi_label is not None:
+            raise InvalidArgument("multi_label applies to task='classification'; leave it out")
+        from jlabel.export.torch_detection import to_torch_detection
+
+        return to_torch_detection(
+            ds, tab=tab, transform=transform, image_size=image_size, filters=filters
+        )
     rows = ds.query(tab=tab, **filters)
     ids, labels = list(rows["id"]), labels_of(rows)
     classes = list(ds.labels)
@@ -48,8 +73,6 @@ def to_torch(
             f"{len(many)} sample(s) have several labels (e.g. {shown}); pass multi_label=True "
             "for multi-hot targets, or remove the extra labels"
         )
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
     paths = [ds.internal.source_path(i) for i in ids]
     cls = globals().get("TorchImages") or __getattr__("TorchImages")
     return cls(ds.internal.fs, paths, ids, labels, classes, multi_label, transform, image_size)
