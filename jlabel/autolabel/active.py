@@ -171,16 +171,16 @@ def _feature_candidates(
     names = ["linear"] + (["propagation"] if semi else [])
     oof = {n: np.zeros((n_labeled, n_out), np.float32) for n in names}
     fprobs: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    graph = heads.knn_graph(emb) if semi else None  # one graph: the folds only move the seeds
     for j in range(n_folds):
         train, held = fold != j, fold == j
         a, b = heads.linear_head(el[train], y[train], n_out, multi_label, [el[held], et])
         oof["linear"][held] = a
         fprobs["linear"].append(b)
-        if semi:
-            pool = np.concatenate([el[held], et])
-            p = heads.propagate(el[train], y[train], pool, n_out, multi_label)
-            oof["propagation"][held] = p[: int(held.sum())]
-            fprobs["propagation"].append(p[int(held.sum()) :])
+        if graph is not None:
+            p = heads.spread(graph, np.flatnonzero(train), y[train], n_out, multi_label)
+            oof["propagation"][held] = p[:n_labeled][held]
+            fprobs["propagation"].append(p[n_labeled:])
         job.report(0.5 + 0.4 * (j + 1) / n_folds, f"fitting fold {j + 1}/{n_folds}")
     if semi:
         names.append("ensemble")

@@ -6,9 +6,11 @@ Used when no pretrained backbone can be had (offline machines) or when asked for
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,12 +73,28 @@ def to_tensor(
     images: np.ndarray, device: torch.device, fit: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 ``[N, H, W, 3]`` to normalised float ``[N, 3, H, W]`` and the (mean, std) used,
-    taken from the first ``fit`` images (all when None)."""
-    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    taken from the first ``fit`` images (all when None). One float copy (normalised in
+    place), channels-last in memory: the layout the pixels come in."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+    x = x.float().div_(255.0)
     ref = x if fit is None else x[:fit]
     mean = ref.mean(dim=(0, 2, 3), keepdim=True)
     std = ref.std(dim=(0, 2, 3), keepdim=True).clamp_min(0.05)
-    return (x - mean) / std, torch.cat([mean, std])
+    return x.sub_(mean).div_(std), torch.cat([mean, std])
+
+
+def _amp(x: torch.Tensor) -> Any:
+    """Mixed precision for the model's forward passes on CUDA; a no-op context elsewhere."""
+    if x.device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _on(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """``model`` on ``x``'s device (channels-last weights on CUDA)."""
+    model = model.to(x.device)
+    return model.to(memory_format=torch.channels_last) if x.device.type == "cuda" else model
 
 
 def _affine(x: torch.Tensor, rot: float, scale: float, shear: float, shift: float, flip: bool):
@@ -142,7 +160,11 @@ def _probs(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
 def predict(model: nn.Module, x: torch.Tensor, multi_label: bool, batch: int = 512) -> np.ndarray:
     """Probabilities ``[N, C]`` (softmax, or sigmoid for multi-label)."""
     model.eval()
-    out = [_probs(model(x[i : i + batch]), multi_label) for i in range(0, len(x), batch)]
+    out = []
+    for i in range(0, len(x), batch):
+        with _amp(x):
+            logits = model(x[i : i + batch])
+        out.append(_probs(logits.float(), multi_label))
     return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0), np.float32)
 
 
@@ -153,7 +175,11 @@ def predict_and_embed(
     """Probabilities ``[N, C]`` (as :func:`predict`) and the penultimate features ``[N, D]`` a
     :class:`SmallCNN` computes them from, in one pass."""
     model.eval()
-    feats = torch.cat([model.features(x[i : i + batch]) for i in range(0, len(x), batch)])
+    parts = []
+    for i in range(0, len(x), batch):
+        with _amp(x):
+            parts.append(model.features(x[i : i + batch]).float())
+    feats = torch.cat(parts)
     return _probs(model.head(feats), multi_label).cpu().numpy(), feats.cpu().numpy()
 
 
@@ -198,7 +224,7 @@ def train_supervised(
 ) -> nn.Module:
     """Train a fresh :class:`SmallCNN` on labeled ``x``/``y`` with weak augmentation."""
     torch.manual_seed(seed)
-    model = SmallCNN(n_out, cfg.width).to(x.device)
+    model = _on(SmallCNN(n_out, cfg.width), x)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _schedule(opt, cfg.steps)
     gen = torch.Generator().manual_seed(seed)
@@ -208,7 +234,9 @@ def train_supervised(
         idx = torch.randint(0, len(x), (min(cfg.batch, max(len(x), 8)),), generator=gen)
         idx = idx.to(x.device)
         xb = weak(x[idx], cfg.flip) if step % 2 else strong(x[idx], cfg.flip)
-        loss = _loss(model(xb), y[idx], multi_label)
+        with _amp(x):
+            logits = model(xb)
+        loss = _loss(logits.float(), y[idx], multi_label)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -246,10 +274,12 @@ def train_fixmatch(
         uidx = torch.randint(0, len(xu), (b * cfg.mu,), generator=gen).to(x.device)
         ub = xu[uidx]
         model.eval()  # pseudo-labels from the clean model (BN in inference mode)
-        with torch.no_grad():
-            p = _probs(model(weak(ub, cfg.flip)), multi_label)
+        with torch.no_grad(), _amp(x):
+            p = _probs(model(weak(ub, cfg.flip)).float(), multi_label)
         model.train()
-        logits = model(torch.cat([weak(x[idx], cfg.flip), strong(ub, cfg.flip)]))
+        with _amp(x):
+            logits = model(torch.cat([weak(x[idx], cfg.flip), strong(ub, cfg.flip)]))
+        logits = logits.float()
         sup = _loss(logits[:b], y[idx], multi_label)
         lu = logits[b:]
         if multi_label:

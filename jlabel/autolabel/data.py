@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,76 +156,11 @@ def decode(data: bytes, size: int) -> np.ndarray:
     return np.asarray(square(image, size), dtype=np.uint8)
 
 
-class ArrayCache:
-    """Per-sample arrays stored under the dataset's store, keyed by (name, file version)."""
+def cached_arrays(*args: Any, **kwargs: Any) -> Any:
+    """See :func:`jlabel.autolabel.cache.cached_arrays` (memory-mapped, filled by chunks)."""
+    from jlabel.autolabel.cache import cached_arrays as impl
 
-    def __init__(self, ds: Any, name: str) -> None:
-        self.ds = ds
-        digest = hashlib.sha1(name.encode()).hexdigest()[:16]
-        self.path = ds.internal.store_path("cache", f"autolabel-{digest}.npz")
-        self.name = name
-
-    def load(self) -> dict[str, tuple[str, np.ndarray]]:
-        """``{id: (file_version, array)}`` from the store (empty if missing or unreadable)."""
-        try:
-            with self.ds.internal.fs.open(self.path, "rb") as f:
-                z = np.load(io.BytesIO(f.read()), allow_pickle=False)
-                if str(z["name"]) != self.name:
-                    return {}
-                return {
-                    str(i): (str(v), a)
-                    for i, v, a in zip(z["ids"], z["versions"], z["arrays"], strict=True)
-                }
-        except Exception:  # missing or from an older layout: recompute
-            return {}
-
-    def save(self, entries: dict[str, tuple[str, np.ndarray]]) -> None:
-        """Write every entry (one file; written then moved into place by fsspec)."""
-        if not entries:
-            return
-        ids = list(entries)
-        buf = io.BytesIO()
-        np.savez(
-            buf,
-            name=np.array(self.name),
-            ids=np.array(ids),
-            versions=np.array([entries[i][0] for i in ids]),
-            arrays=np.stack([entries[i][1] for i in ids]),
-        )
-        parent = self.path.rsplit("/", 1)[0]
-        self.ds.internal.fs.makedirs(parent, exist_ok=True)
-        with self.ds.internal.fs.open(self.path, "wb") as f:
-            f.write(buf.getvalue())
-
-
-def cached_arrays(
-    ds: Any,
-    ids: Sequence[str],
-    name: str,
-    compute: Callable[[list[str]], tuple[list[str], np.ndarray, dict[str, str]]],
-    *,
-    use_cache: bool = True,
-) -> tuple[list[str], np.ndarray, dict[str, str], int]:
-    """Arrays for ``ids``, from the cache where the file version matches, else ``compute``.
-
-    ``compute(missing_ids) -> (ok_ids, arrays, skipped: {id: reason})``.
-    Returns ``(ok_ids, arrays, skipped, n_computed)`` with ``ok_ids`` in the order of ``ids``.
-    """
-    cache = ArrayCache(ds, name)
-    entries = cache.load() if use_cache else {}
-    versions = {i: str(ds.internal.file_version(i)) for i in ids}
-    missing = [i for i in ids if i not in entries or entries[i][0] != versions[i]]
-    skipped: dict[str, str] = {}
-    if missing:
-        ok, arrays, skipped = compute(missing)
-        for i, a in zip(ok, arrays, strict=True):
-            entries[i] = (versions[i], np.asarray(a))
-        if use_cache:
-            cache.save(entries)
-    ok_ids = [i for i in ids if i not in skipped and i in entries]
-    if not ok_ids:
-        return [], np.zeros((0,)), skipped, len(missing)
-    return ok_ids, np.stack([entries[i][1] for i in ok_ids]), skipped, len(missing)
+    return impl(*args, **kwargs)
 
 
 def decode_many(
@@ -239,25 +171,18 @@ def decode_many(
     on_progress: Callable[[float], None] | None = None,
     workers: int = 4,
 ) -> tuple[list[str], np.ndarray, dict[str, str]]:
-    """Read and decode ``ids`` to ``[N, size, size, 3]`` uint8; unreadable ones are skipped."""
-
-    def one(sample_id: str) -> np.ndarray | str:
-        try:
-            return decode(ds.read_bytes(sample_id), size)
-        except Exception as exc:  # unreadable: reported, never the end of the job
-            return f"{type(exc).__name__}: {exc}"[:300]
+    """Read and decode ``ids`` to ``[N, size, size, 3]`` uint8; unreadable ones are skipped
+    (all in memory: for a few images; jobs use :func:`jlabel.autolabel.decoding.chunks`)."""
+    from jlabel.autolabel.decoding import chunks
 
     ok: list[str] = []
     arrays: list[np.ndarray] = []
     skipped: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for n, (sample_id, out) in enumerate(zip(ids, pool.map(one, ids), strict=True), 1):
-            if isinstance(out, str):
-                skipped[sample_id] = out
-            else:
-                ok.append(sample_id)
-                arrays.append(out)
-            if on_progress is not None and (n % 64 == 0 or n == len(ids)):
-                on_progress(n / max(1, len(ids)))
-    stacked = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
+    for got, images, bad in chunks(
+        ds, ids, size, workers=0, threads=workers, on_progress=on_progress
+    ):
+        ok += got
+        arrays.append(images.numpy())
+        skipped.update(bad)
+    stacked = np.concatenate(arrays) if ok else np.zeros((0, size, size, 3), np.uint8)
     return ok, stacked, skipped

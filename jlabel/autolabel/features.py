@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jlabel.autolabel import data
+from jlabel.autolabel import cache, decoding
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -80,28 +81,53 @@ def strip_classifier(model: nn.Module) -> None:
             return
 
 
-def normalise(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 ``[N, H, W, 3]`` to ImageNet-normalised float ``[N, 3, H, W]`` on ``device``."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+def normalise(images: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` to ImageNet-normalised float ``[N, 3, H, W]`` on ``device``
+    (channels-last in memory: the layout the pixels come in, and cuDNN's fastest)."""
+    t = (
+        images
+        if isinstance(images, torch.Tensor)
+        else torch.from_numpy(np.ascontiguousarray(images))
+    )
+    x = t.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
     mean = torch.tensor(IMAGENET_MEAN, device=device)[None, :, None, None]
     std = torch.tensor(IMAGENET_STD, device=device)[None, :, None, None]
-    return (x / 255.0 - mean) / std
+    return ((x / 255.0 - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def autocast(device: torch.device) -> Any:
+    """Mixed precision on CUDA (bfloat16 where the GPU has it, else float16); a no-op
+    context elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def prepare(module: nn.Module, device: torch.device) -> nn.Module:
+    """``module`` in eval mode on ``device`` (channels-last weights on CUDA)."""
+    module = module.to(device).eval()
+    if device.type == "cuda":
+        module = module.to(memory_format=torch.channels_last)
+    return module
 
 
 @torch.no_grad()
 def embed_arrays(
     bb: Backbone,
-    images: np.ndarray,
+    images: np.ndarray | torch.Tensor,
     device: torch.device,
     *,
     batch: int = 64,
     tick: Callable[[float], None] | None = None,
 ) -> np.ndarray:
-    """Embeddings ``[N, D]`` (float32) of uint8 images ``[N, S, S, 3]``."""
-    module = bb.module.to(device).eval()
+    """Embeddings ``[N, D]`` (float32) of uint8 images ``[N, S, S, 3]`` (numpy, or a tensor,
+    pinned for a fast copy to CUDA)."""
+    module = prepare(bb.module, device)
     out = []
     for start in range(0, len(images), batch):
-        feats = module(normalise(images[start : start + batch], device))
+        with autocast(device):
+            feats = module(normalise(images[start : start + batch], device))
         out.append(feats.flatten(1).float().cpu().numpy())
         if tick is not None:
             tick(min(1.0, (start + batch) / max(1, len(images))))
@@ -115,24 +141,26 @@ def embeddings(
     device: torch.device,
     *,
     use_cache: bool = True,
+    workers: int | None = None,
     tick: Callable[[float], None] | None = None,
 ) -> tuple[list[str], np.ndarray, dict[str, str], int]:
     """Embeddings of ``ids``, cached under the store keyed by (backbone, size, file version).
 
-    Returns ``(ok_ids, [N, D] array, skipped {id: reason}, number computed now)``.
+    Images are decoded a chunk at a time (DataLoader workers on CUDA, see
+    :func:`jlabel.autolabel.decoding.chunks`), embedded and written to the cache, so memory
+    holds one chunk of pixels. Returns ``(ok_ids, [N, D] array, skipped {id: reason},
+    number computed now)``.
     """
 
-    def compute(missing: list[str]) -> tuple[list[str], np.ndarray, dict[str, str]]:
-        ok, pixels, skipped = data.decode_many(
-            ds, missing, bb.size, on_progress=(lambda f: tick(0.5 * f)) if tick else None
-        )
-        feats = embed_arrays(
-            bb, pixels, device, tick=(lambda f: tick(0.5 + 0.5 * f)) if tick else None
-        )
-        return ok, feats, skipped
+    def compute(missing: list[str]) -> Iterator[cache.Chunk]:
+        for ok, images, skipped in decoding.chunks(
+            ds, missing, bb.size, device=device, workers=workers, on_progress=tick
+        ):
+            feats = embed_arrays(bb, images, device) if ok else np.zeros((0, 0), np.float32)
+            yield ok, feats, skipped
 
     cacheable = use_cache and bb.name is not None and not bb.name.startswith("module:")
-    return data.cached_arrays(ds, ids, f"emb:{bb.name}:{bb.size}", compute, use_cache=cacheable)
+    return cache.cached_arrays(ds, ids, f"emb:{bb.name}:{bb.size}", compute, use_cache=cacheable)
 
 
 def pixels(
@@ -141,14 +169,19 @@ def pixels(
     size: int,
     *,
     use_cache: bool = True,
+    workers: int | None = None,
     tick: Callable[[float], None] | None = None,
 ) -> tuple[list[str], np.ndarray, dict[str, str], int]:
-    """Decoded ``[N, size, size, 3]`` uint8 images, cached like embeddings."""
+    """Decoded ``[N, size, size, 3]`` uint8 images, cached like embeddings (a memory-mapped
+    file under the dataset's cache, filled a chunk at a time)."""
 
-    def compute(missing: list[str]) -> tuple[list[str], np.ndarray, dict[str, str]]:
-        return data.decode_many(ds, missing, size, on_progress=tick)
+    def compute(missing: list[str]) -> Iterator[cache.Chunk]:
+        for ok, images, skipped in decoding.chunks(
+            ds, missing, size, workers=workers, on_progress=tick
+        ):
+            yield ok, images.numpy(), skipped
 
-    return data.cached_arrays(ds, ids, f"pixels:{size}", compute, use_cache=use_cache)
+    return cache.cached_arrays(ds, ids, f"pixels:{size}", compute, use_cache=use_cache)
 
 
 def fallback_warning(exc: Exception) -> str:

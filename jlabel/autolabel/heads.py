@@ -88,22 +88,93 @@ def vote(
     return torch.cat(out).numpy() if out else np.zeros((0, n_out), np.float32)
 
 
-def knn_graph(x: np.ndarray | torch.Tensor, *, k: int = 10) -> torch.Tensor:
-    """Symmetric, degree-normalised cosine kNN graph ``D^-1/2 W D^-1/2`` (sparse ``[N, N]``) of
-    the rows of ``x`` (standardised first); edge weights are similarities cubed."""
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
-    allx = F.normalize(standardise(arr)[0], dim=1)
-    n = len(allx)
-    k = min(k, n - 1)
-    rows, cols, vals = [], [], []
+EXACT_KNN_MAX = 20_000
+"""Up to this many points the kNN graph is exact (blockwise products: as fast as an index
+there); above it an approximate index (faiss HNSW) keeps the cost about linear in the points."""
+
+
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 100, 128
+"""Index parameters: a wide construction search keeps tight, far-apart clusters linked
+(with 40 a point of such a set got 10 neighbours from another cluster)."""
+
+
+def _exact_neighbours(a: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n = len(a)
+    sims, idxs = [], []
     for start in range(0, n, 1024):
-        sim = allx[start : start + 1024] @ allx.T
+        sim = a[start : start + 1024] @ a.T
         sim[torch.arange(len(sim)), torch.arange(start, start + len(sim))] = -1
         top, idx = sim.topk(k, dim=1)
-        rows.append(torch.arange(start, start + len(sim)).repeat_interleave(k))
-        cols.append(idx.flatten())
-        vals.append(top.clamp_min(0).flatten() ** 3)
-    r, c, v = torch.cat(rows), torch.cat(cols), torch.cat(vals)
+        sims.append(top)
+        idxs.append(idx)
+    return torch.cat(sims), torch.cat(idxs)
+
+
+def _approximate_neighbours(a: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inner-product neighbours of unit rows from a faiss HNSW index (recall@10 about .99
+    on image views at 50k points, see ``bench/scale.py``), self matches dropped. A search
+    that did not find the point itself got lost in the graph (it happens between tight,
+    far-apart clusters): those rows are searched exactly (few rows: linear cost)."""
+    import faiss
+
+    x = np.ascontiguousarray(a.numpy(), dtype=np.float32)
+    faiss.omp_set_num_threads(max(1, torch.get_num_threads()))
+    index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.add(x)
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    sim, idx = index.search(x, k + 1)
+    del index
+    rows = np.arange(len(x))[:, None]
+    own = idx == rows
+    found = own.any(axis=1)
+    keep = ~own  # drop the self match, or (not found) the last of the k + 1
+    keep[~found, -1] = False
+    idx = idx[keep].reshape(len(x), k).astype(np.int64)
+    sim = sim[keep].reshape(len(x), k)
+    out_sim, out_idx = torch.from_numpy(sim), torch.from_numpy(idx)
+    lost = np.flatnonzero(~found | (idx < 0).any(axis=1))
+    for start in range(0, len(lost), 1024):
+        part = torch.from_numpy(lost[start : start + 1024])
+        s = a[part] @ a.T
+        s[torch.arange(len(part)), part] = -1
+        top, nearest = s.topk(k, dim=1)
+        out_sim[part], out_idx[part] = top, nearest
+    return out_sim, out_idx
+
+
+def neighbours(
+    x: np.ndarray | torch.Tensor, *, k: int = 10, exact: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarities and indices ``[N, k]`` of each row's ``k`` nearest other rows of
+    ``x`` (rows L2-normalised here); exact up to :data:`EXACT_KNN_MAX` rows (or when
+    ``exact``), else approximate (faiss; exact again when faiss is not installed)."""
+    t = x.detach().cpu().float() if isinstance(x, torch.Tensor) else torch.from_numpy(x).float()
+    a = F.normalize(t, dim=1)
+    k = min(k, len(a) - 1)
+    if exact is None:
+        exact = len(a) <= EXACT_KNN_MAX
+    if not exact:
+        try:
+            return _approximate_neighbours(a, k)
+        except ImportError:  # faiss-cpu missing: exact, quadratic but right
+            pass
+    return _exact_neighbours(a, k)
+
+
+def knn_graph(
+    x: np.ndarray | torch.Tensor, *, k: int = 10, exact: bool | None = None
+) -> torch.Tensor:
+    """Symmetric, degree-normalised cosine kNN graph ``D^-1/2 W D^-1/2`` (sparse ``[N, N]``) of
+    the rows of ``x`` (standardised first); edge weights are similarities cubed. Neighbours
+    as in :func:`neighbours` (approximate above :data:`EXACT_KNN_MAX` rows)."""
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+    allx = standardise(arr)[0]
+    n = len(allx)
+    top, idx = neighbours(allx, k=k, exact=exact)
+    k = top.shape[1]
+    r = torch.arange(n).repeat_interleave(k)
+    c, v = idx.flatten(), top.clamp_min(0).flatten() ** 3
     w = torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n), check_invariants=True)
     w = (w + w.t()).coalesce()
     dinv = torch.sparse.sum(w, dim=1).to_dense().clamp_min(1e-8).rsqrt()

@@ -21,8 +21,14 @@ def project(v: torch.Tensor, dims: int = 256) -> torch.Tensor:
     return v @ r
 
 
+BLOCK = 4096
+"""Images per block: a view's intermediates (9 orientation planes per pixel) stay small."""
+
+
 def pixel_view(x: torch.Tensor, dims: int = 256) -> torch.Tensor:
     """Images ``[N, C, H, W]`` flattened and projected to at most ``dims`` columns."""
+    if len(x) > BLOCK:
+        return torch.cat([pixel_view(x[s : s + BLOCK], dims) for s in range(0, len(x), BLOCK)])
     return project(x.flatten(1).float(), dims)
 
 
@@ -34,8 +40,12 @@ def gradient_view(
 
     Grey-level gradients, unsigned orientation split softly into ``bins``, magnitudes pooled
     into ``cells x cells`` cells, each 2x2 block of cells L2-normalised and clipped at 0.2
-    (as HOG's L2-Hys), for images ``[N, C, H, W]``.
+    (as HOG's L2-Hys), for images ``[N, C, H, W]``; computed :data:`BLOCK` images at a time.
     """
+    if len(x) > BLOCK:
+        parts = range(0, len(x), BLOCK)
+        kw = {"bins": bins, "cells": cells, "dims": dims}
+        return torch.cat([gradient_view(x[s : s + BLOCK], **kw) for s in parts])
     g = x.float().mean(dim=1, keepdim=True)
     g = F.pad(g, (1, 1, 1, 1), mode="replicate")
     gx = (g[..., 1:-1, 2:] - g[..., 1:-1, :-2]) / 2
