@@ -254,19 +254,6 @@ AUTO_LABEL = OptionSet(
     "auto_label",
     (
         Option(
-            "task",
-            "classification",
-            "str",
-            "'classification' proposes image labels; 'detection' proposes boxes (learning from "
-            "the images' boxes) and accepts an image only when its whole set of boxes is sure.",
-            choices=("classification", "detection"),
-            form="Task",
-            form_choices=(
-                ("classification", "classification — a label per image"),
-                ("detection", "detection — boxes around objects"),
-            ),
-        ),
-        Option(
             "mode",
             "fast",
             "str",
@@ -281,6 +268,19 @@ AUTO_LABEL = OptionSet(
             ),
         ),
         TARGET_PRECISION,
+        Option(
+            "task",
+            "classification",
+            "str",
+            "'classification' proposes image labels; 'detection' proposes boxes (learning from "
+            "the images' boxes) and accepts an image only when its whole set of boxes is sure.",
+            choices=("classification", "detection"),
+            form="Task",
+            form_choices=(
+                ("classification", "classification — a label per image"),
+                ("detection", "detection — boxes around objects"),
+            ),
+        ),
         BACKBONE,
         WEIGHTS,
         DEVICE,
