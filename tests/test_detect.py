@@ -144,7 +144,7 @@ def test_the_fitted_cut_keeps_held_out_images_exactly_right_at_the_target():
     took = [d for d in decided if d.confidence >= fitted.threshold.value]
     right = [
         calibrate.exactly_right(d.boxes, d.labels, *t)
-        for d, t in zip(decided, new_t)
+        for d, t in zip(decided, new_t, strict=True)
         if d.confidence >= fitted.threshold.value
     ]
     assert len(took) > 400 and np.mean(right) >= 0.93
