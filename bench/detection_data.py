@@ -130,7 +130,7 @@ def shapes(n: int, *, side: int = 64, seed: int = 0) -> list[Item]:
         comp = np.where(painted[..., None], fg, bg)
         boxes, names = [], []
         for name, ((r0, r1), (c0, c1)) in found:
-            boxes.append((c0, r0, c1 + 1, r1 + 1))
+            boxes.append((max(0, c0), max(0, r0), min(side, c1 + 1), min(side, r1 + 1)))
             names.append(name)
         out.append((comp.clip(0, 255).astype(np.uint8), np.array(boxes, np.float32), names))
     return out
