@@ -222,3 +222,20 @@ def test_detection_job_proposes_boxes_sure_ones_right_and_they_confirm_and_rejec
     before = ds.boxes(first)
     ds.auto_label(task="detection", train=FAST, weights=None, progress=False).wait(600)
     assert ds.proposed_boxes(third) and ds.boxes(first) == before
+
+
+@pytest.mark.slow
+def test_precise_self_trains_and_keeps_fast_unless_held_out_images_say_it_helps(squares):
+    ds, truth = squares
+    _box_first(ds, truth, 24)
+    cfg = DetectConfig(side=SIDE, steps=50, semi_steps=50, folds=3, batch=8, width=16)
+    r = ds.auto_label(task="detection", mode="precise", train=cfg, weights=None, progress=False)
+    r = r.wait(600).result
+    assert set(r["candidates"]) == {"fast", "precise"}
+    fast, semi = r["candidates"]["fast"], r["candidates"]["precise"]
+    better = (semi["held_out_accepted"], semi["held_out_exactly_right"]) > (
+        fast["held_out_accepted"],
+        fast["held_out_exactly_right"],
+    )
+    assert r["learner"] == ("precise" if better else "fast")
+    assert better or any("Self-training did not help" in n for n in r["notes"])
