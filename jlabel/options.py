@@ -272,6 +272,19 @@ AUTO_LABEL = OptionSet(
             ),
         ),
         TARGET_PRECISION,
+        Option(
+            "task",
+            "classification",
+            "str",
+            "'classification' proposes image labels; 'detection' proposes boxes (learning from "
+            "the images' boxes) and accepts an image only when its whole set of boxes is sure.",
+            choices=("classification", "detection"),
+            form="Task",
+            form_choices=(
+                ("classification", "classification — a label per image"),
+                ("detection", "detection — boxes around objects"),
+            ),
+        ),
         BACKBONE,
         WEIGHTS,
         DEVICE,
@@ -296,8 +309,9 @@ AUTO_LABEL = OptionSet(
         Option(
             "train",
             None,
-            "jlabel.autolabel.cnn.TrainConfig | None",
-            "Training settings of the small CNN (steps, batch, ...); None: the defaults.",
+            "jlabel.autolabel.cnn.TrainConfig | jlabel.autolabel.detect.DetectConfig | None",
+            "Training settings of the small CNN (steps, batch, ...), or for task='detection' "
+            "of the detector (DetectConfig); None: the defaults.",
         ),
         Option(
             "min_unlabeled_for_semi",

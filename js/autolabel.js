@@ -14,13 +14,15 @@ export const BACKBONES = [
 
 /**
  * Check the form's values; returns the request or throws with what to fix.
- * @param {{mode: string, target_precision: string|number, backbone: string}} form
+ * @param {{mode: string, target_precision: string|number, backbone: string, task?: string}} form
  */
 export function autoLabelRequest(form) {
   const p = Number(form.target_precision);
   if (!(p >= 0.5 && p < 1)) throw new Error("target precision must be between 0.5 and 0.999 (e.g. 0.95)");
   if (form.mode !== "fast" && form.mode !== "precise") throw new Error("mode must be fast or precise");
-  return { mode: form.mode, target_precision: p, backbone: form.backbone };
+  const task = form.task || "classification";
+  if (task !== "classification" && task !== "detection") throw new Error("task must be classification or detection");
+  return { mode: form.mode, target_precision: p, backbone: form.backbone, task };
 }
 
 /**
@@ -80,11 +82,15 @@ export function openAutoLabel(ctx) {
     h("option", { value: "fast", text: "fast — learns from your labels only (seconds)" }),
     h("option", { value: "precise", text: "precise — also learns from unlabeled images (minutes)" })));
   const target = /** @type {HTMLInputElement} */ (h("input", { class: "jl-input", type: "number", min: "0.5", max: "0.999", step: "0.01", value: "0.95", attrs: { "aria-label": "target precision" } }));
+  const task = /** @type {HTMLSelectElement} */ (h("select", { class: "jl-select", attrs: { "aria-label": "task" } },
+    h("option", { value: "classification", text: "classification — a label per image" }),
+    h("option", { value: "detection", text: "detection — boxes around objects" })));
   const backbone = /** @type {HTMLSelectElement} */ (h("select", { class: "jl-select", attrs: { "aria-label": "backbone" } },
     BACKBONES.map(([value, text]) => h("option", { value, text }))));
   const history = ctx.get("job_history") || [];
   const body = [
     h("p", { class: "jl-muted", text: "Trains on your labeled images and proposes labels for the unlabeled ones. Proposals go to the To Be Confirmed tab; uncertain ones are marked as hard examples." }),
+    h("label", { class: "jl-field" }, "Task", task),
     h("label", { class: "jl-field" }, "Mode", mode),
     h("label", { class: "jl-field" }, "Target precision", target),
     h("label", { class: "jl-field" }, "Backbone", backbone),
@@ -104,7 +110,7 @@ export function openAutoLabel(ctx) {
         label: "Start",
         kind: "primary",
         action: async () => {
-          const req = autoLabelRequest({ mode: mode.value, target_precision: target.value, backbone: backbone.value });
+          const req = autoLabelRequest({ mode: mode.value, target_precision: target.value, backbone: backbone.value, task: task.value });
           await ctx.call("auto_label", req, { timeout: 60000 });
           ctx.notify("auto-labeling started: progress is shown at the top");
         },

@@ -404,6 +404,8 @@ def test_auto_label_preconditions_come_back_as_errors(w):
     assert reply["type"] == "PreconditionError"
     assert "label" in reply["error"]
     assert req(w, "auto_label", mode="slow")[0]["error"].startswith("mode must be")
+    boxes = req(w, "auto_label", mode="fast", target_precision=0.95, task="detection")[0]
+    assert boxes["type"] == "PreconditionError" and "box labels" in boxes["error"]
     assert "no auto-labeling job is running" in req(w, "cancel_job")[0]["error"]
 
 

@@ -79,6 +79,15 @@ def start_auto_label(ds: Any, **options: Any) -> Job:
 
     opts = AUTO_LABEL.resolve(options)
     queue, progress = opts.pop("queue"), opts.pop("progress")
+    if opts.pop("task") == "detection":
+        from jlabel.autolabel import detect
+        from jlabel.autolabel.detect import data as box_data
+
+        opts["task"] = "detection"
+        body = detect.job_body(ds, opts)
+        box_data.collect(ds, include_proposed=opts["include_proposed"])
+        job = Job("auto_label", detect.params(opts), body)
+        return _submit(ds, job, queue=queue, progress=progress)
     data.collect(ds, include_proposed=opts["include_proposed"])
     backbone = opts["backbone"]
     params = {

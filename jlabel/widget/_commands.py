@@ -252,6 +252,8 @@ def auto_label(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
     }
     if msg.get("backbone"):
         kwargs["backbone"] = str(msg["backbone"])
+    if msg.get("task"):
+        kwargs["task"] = str(msg["task"])
     job = w.dataset.auto_label(**kwargs)
     w.watch_job(job)
     return {"ok": True, "job": _view.job_dict(job)}, []

@@ -75,7 +75,9 @@ describe("panel helpers", () => {
   });
   it("validates the auto-label form", () => {
     expect(autoLabelRequest({ mode: "precise", target_precision: "0.9", backbone: "resnet18" }))
-      .toEqual({ mode: "precise", target_precision: 0.9, backbone: "resnet18" });
+      .toEqual({ mode: "precise", target_precision: 0.9, backbone: "resnet18", task: "classification" });
+    expect(autoLabelRequest({ mode: "fast", target_precision: 0.95, backbone: "cnn", task: "detection" }).task).toBe("detection");
+    expect(() => autoLabelRequest({ mode: "fast", target_precision: 0.95, backbone: "x", task: "boxes" })).toThrow(/task must be/);
     expect(() => autoLabelRequest({ mode: "fast", target_precision: "1.5", backbone: "x" })).toThrow(/between 0.5/);
   });
   it("summarises a job and the estimated precision", () => {
