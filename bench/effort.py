@@ -44,10 +44,13 @@ import torch
 
 import jlabel
 from bench.autolabel import write_digits, write_textures
+from jlabel.autolabel.cnn import TrainConfig
 
 PER_CLASS = 5
 SAMPLE = 20
 NEXT = 20
+STEPS = [0]
+"""Training steps of the small CNN when set (``--steps``, for a quick check); 0: the default."""
 
 
 @dataclass
@@ -130,7 +133,10 @@ def one_round(
     ds: Any, user: User, *, mode: str, seed: int, rnd: int, target: float = 0.95
 ) -> tuple[Any, Any, int]:
     """Auto-label, confirm the accepted, check a sample when not certified."""
-    job = ds.auto_label(mode=mode, seed=seed, target_precision=target, progress=False).wait()
+    options = {"train": TrainConfig(steps=STEPS[0])} if STEPS[0] else {}
+    job = ds.auto_label(
+        mode=mode, seed=seed, target_precision=target, progress=False, **options
+    ).wait()
     frame = ds.query(tab="to_confirm", hard=False)
     accepted = [str(i) for i in frame["id"]]
     if accepted:
@@ -280,7 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strategies", default="next,random")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
     parser.add_argument("--limit", type=int, default=None, help="images per set (a random draw)")
+    parser.add_argument("--steps", type=int, default=0, help="CNN steps (0: the default)")
     args = parser.parse_args(argv or [])
+    STEPS[0] = args.steps
     if args.threads:
         torch.set_num_threads(args.threads)
     print(
