@@ -179,3 +179,28 @@ def test_a_job_result_carries_its_next_step(tmp_path):
     assert r["next_step"] == label_next.next_step(r)
     history = jlabel.open(tmp_path / "colors").job_history()
     assert history[0]["result"]["next_step"] == r["next_step"]
+
+
+def test_the_next_job_calibrates_on_labels_a_person_gave(tmp_path):
+    """Confirmed proposals train the next job but never certify it: held out, they only say
+    how well the learner repeats its own (easy) guesses."""
+    ds, _truth = labeled_colors(tmp_path, per_class=12, n_labeled=5)
+    first = run_cnn(ds).wait(120).result
+    assert first["held_out"] == 15
+    proposed = list(ds.query(tab="to_confirm")["id"])
+    sample = ds.sample_proposals(4, seed=0)  # reviewed by a person: these count
+    ds.confirm(sample)
+    ds.confirm([i for i in proposed if i not in sample][:10])  # confirmed unseen: these do not
+    ds.label([i for i in proposed if i not in sample][10:12], "red")
+    assert ds.count(tab="labeled") == 15 + 16
+    second = run_cnn(ds).wait(120).result
+    assert second["held_out"] == 15 + 4 + 2
+    person = label_next_person(ds)
+    assert sum(person.values()) == 21 and len(person) == 31
+
+
+def label_next_person(ds) -> dict[str, bool]:
+    from jlabel.autolabel import data
+
+    ids = list(ds.query(tab="labeled")["id"])
+    return dict(zip(ids, data.given_by_a_person(ds, ids).tolist(), strict=True))

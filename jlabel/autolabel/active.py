@@ -278,13 +278,20 @@ def run(
     cands = [_score(c, y, multi) for c in cands]
     best = _pick(cands)
     job.report(0.92, "calibrating")
-    conf_oof = calibrate.confidence(best.oof, multi)
-    right = calibrate.correct(best.oof, y, multi)
+    person = data.given_by_a_person(ds, samples.labeled_ids)  # calibrate on those only
+    conf_oof = calibrate.confidence(best.oof, multi)[person]
+    right = calibrate.correct(best.oof, y, multi)[person]
     th = calibrate.fit_threshold(conf_oof, right, target_precision)
     if th.held_out_above == 0:
         notes.append(
             calibrate.uncertified_note(
-                conf_oof, right, best.oof, y, samples.classes, multi, target_precision
+                conf_oof,
+                right,
+                best.oof[person],
+                y[person],
+                samples.classes,
+                multi,
+                target_precision,
             )
         )
     final_conf = calibrate.confidence(best.target, multi)
