@@ -41,6 +41,32 @@ class Workflows:
         """Progress and precision estimate of the last `sample_proposals` draw (None: none)."""
         return self._check.status()
 
+    def to_label_next(self, *, n: int = 20, seed: int = 0, tab: str | None = None) -> list[str]:
+        """The `n` images without labels whose labels would help the next auto-label job most.
+
+        Uncertain proposals of the last auto-label job, spread over its feature space (an
+        uncertainty-weighted k-center away from the labeled images); images that job did not
+        see come first, in a random order (all of them before any job ran).
+
+        Parameters
+        ----------
+        n : int, default 20
+            How many to suggest (fewer when fewer images are without labels).
+        seed : int, default 0
+            Seed of the random order of images the last job did not see.
+        tab : str | None, default None
+            None: any image without labels; ``"unlabeled"``: only images without a proposal;
+            ``"to_confirm"``: only proposals not confirmed yet.
+
+        Returns
+        -------
+        list[str]
+            Sample ids, most useful first; never one that has labels.
+        """
+        from jlabel.autolabel.label_next import to_label_next
+
+        return to_label_next(self, n=n, seed=seed, tab=tab)
+
     # ------------------------------------------------------------------ versions
     def create_version(self, name: str | None = None, description: str = "") -> dict[str, Any]:
         """Save the current state as an immutable version and make it the current one."""

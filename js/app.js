@@ -15,7 +15,7 @@ import { selectRange, toggle, togglePage } from "./selection.js";
 import { createHeader, createPageBar } from "./toolbar.js";
 
 const TRAITS = ["tab", "filters", "page", "page_size", "selection", "counts", "total", "labels", "users", "groups",
-  "versions", "rows", "revision", "job", "job_history", "estimated_precision", "sample_check", "limits", "notice"];
+  "versions", "rows", "revision", "job", "job_history", "estimated_precision", "sample_check", "label_next", "limits", "notice"];
 /** Pages of pixels kept in the browser. */
 const PAGES_KEPT = 3;
 const THUMB_TIMEOUT = 120000;

@@ -59,6 +59,7 @@ export function renderJob(el, job, onCancel) {
       h("div", { class: "jl-progress-bar", style: `width: ${pct}%` })),
     h("span", { class: "jl-job-text", text: running ? `${job.status} ${pct}% ${job.message || ""}` : jobSummary(job) }),
     running && h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Cancel", on: { click: onCancel } }),
+    !running && job.result?.next_step && h("div", { class: "jl-job-note jl-job-next", text: `Next: ${job.result.next_step}` }),
     !running && jobNotes(job).map((note) => h("div", { class: "jl-job-note", text: note })),
   );
 }

@@ -1,9 +1,21 @@
 // @ts-check
 /** The filter bar: hard example, labels, creation time, file name/path, labeled by, group, and
- * the random sample of proposals under review (an `ids` filter). */
+ * the random sample of proposals under review or the images to label next (an `ids` filter). */
 import { h, replaceChildren } from "./dom.js";
 
 export const EMPTY_FILTERS = { hard: null, labels: null, created: null, name: null, labeled_by: null, group: null, ids: null };
+
+/** How many images "Label next" suggests. */
+export const LABEL_NEXT = 20;
+
+/**
+ * Is the `ids` filter the "Label next" suggestion (else: the random sample under review)?
+ * @param {string[]} ids
+ * @param {string[]|null|undefined} suggested
+ */
+export function isLabelNext(ids, suggested) {
+  return Array.isArray(suggested) && suggested.length === ids.length && ids.every((id, i) => id === suggested[i]);
+}
 
 /**
  * Is any filter set?
@@ -49,7 +61,7 @@ export function createFilters(ctx) {
   /** @param {{[k: string]: any}} patch */
   const setFilter = (patch) => ctx.set({ filters: { ...EMPTY_FILTERS, ...ctx.get("filters"), ...patch } });
   const update = (/** @type {Set<string>} */ changed) => {
-    if (!["filters", "labels", "users", "groups"].some((k) => changed.has(k))) return;
+    if (!["filters", "labels", "users", "groups", "tab", "label_next"].some((k) => changed.has(k))) return;
     if (el.contains(document.activeElement) && !changed.has("filters")) return; // don't disturb typing
     const f = { ...EMPTY_FILTERS, ...(ctx.get("filters") || {}) };
     const labels = (ctx.get("labels") || []).map((/** @type {any} */ l) => l.name);
@@ -82,11 +94,17 @@ export function createFilters(ctx) {
       ? select("group", f.group || "", [["", "Any group"], ...groups.map((/** @type {string} */ g) => /** @type {[string, string]} */ ([g, g]))], (v) => setFilter({ group: v || null }))
       : null;
     const sample = Array.isArray(f.ids) && f.ids.length
-      ? removableChip(`random sample of ${f.ids.length}`, "show every image again", () => setFilter({ ids: null }), "ids")
+      ? removableChip(isLabelNext(f.ids, ctx.get("label_next")) ? `label next: ${f.ids.length}` : `random sample of ${f.ids.length}`,
+        "show every image again", () => setFilter({ ids: null }), "ids")
+      : null;
+    const next = ["unlabeled", "to_confirm"].includes(ctx.get("tab"))
+      ? h("button", { class: "jl-btn", type: "button", text: `Label next (${LABEL_NEXT})`, dataset: { action: "label-next" },
+        title: "show the images whose labels would help the next auto-label job most; label them, then run it again",
+        on: { click: () => ctx.run(() => ctx.call("label_next", { n: LABEL_NEXT })) } })
       : null;
     const clear = h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Clear filters", disabled: !isFiltered(f),
       on: { click: () => ctx.set({ filters: { ...EMPTY_FILTERS } }) } });
-    replaceChildren(el, sample, hard, addLabel, chips, createdSel, created === "custom" && [start, "–", end], name, by, group, clear);
+    replaceChildren(el, next, sample, hard, addLabel, chips, createdSel, created === "custom" && [start, "–", end], name, by, group, clear);
   };
   return { el, update };
 }

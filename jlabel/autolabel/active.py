@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from jlabel.autolabel import calibrate, cnn, data, features, heads, views
+from jlabel.autolabel import calibrate, cnn, data, features, heads, label_next, views
 from jlabel.autolabel.jobs import Job
 
 MIN_UNLABELED_FOR_SEMI = 500
@@ -266,8 +266,10 @@ def run(
             f"Semi-supervision skipped: {len(samples.target_ids)} unlabeled images "
             f"(it needs {min_unlabeled_for_semi}+); trained on the labels only."
         )
+    learned_from: Any = arrays
     if bb is None:
         x, _ = cnn.to_tensor(arrays, dev, fit=n_lab)  # precise's cnn+knn is fast's, exactly
+        learned_from = x
         cands = _cnn_candidates(
             job, x, y, n_lab, n_out, multi, semi, train or cnn.TrainConfig(), seed, (0.4, 0.9)
         )
@@ -276,13 +278,20 @@ def run(
     cands = [_score(c, y, multi) for c in cands]
     best = _pick(cands)
     job.report(0.92, "calibrating")
-    conf_oof = calibrate.confidence(best.oof, multi)
-    right = calibrate.correct(best.oof, y, multi)
+    person = data.given_by_a_person(ds, samples.labeled_ids)  # calibrate on those only
+    conf_oof = calibrate.confidence(best.oof, multi)[person]
+    right = calibrate.correct(best.oof, y, multi)[person]
     th = calibrate.fit_threshold(conf_oof, right, target_precision)
     if th.held_out_above == 0:
         notes.append(
             calibrate.uncertified_note(
-                conf_oof, right, best.oof, y, samples.classes, multi, target_precision
+                conf_oof,
+                right,
+                best.oof[person],
+                y[person],
+                samples.classes,
+                multi,
+                target_precision,
             )
         )
     final_conf = calibrate.confidence(best.target, multi)
@@ -305,7 +314,9 @@ def run(
         uncertain=agree < min_agreement,
         below=below,
     )
-    return {
+    if unsaved := label_next.record(ds, job.id, samples, learned_from, best.target, skipped):
+        notes.append(unsaved)
+    result = {
         "mode": mode,
         "learner": best.name,
         "candidates": {c.name: {"accuracy": c.accuracy, "nll": c.nll} for c in cands},
@@ -325,6 +336,7 @@ def run(
         "notes": notes,
         "seconds": round(time.perf_counter() - start, 2),
     }
+    return {**result, "next_step": label_next.next_step(result)}
 
 
 def write_proposals(

@@ -92,6 +92,20 @@ def collect(ds: Any, *, include_proposed: bool = True, need_targets: bool = True
     )
 
 
+def given_by_a_person(ds: Any, ids: Sequence[str]) -> np.ndarray:
+    """Per labeled id ``[N]``: whether a person gave its labels (labeled, imported, or a
+    proposal reviewed in the random sample check) rather than confirmed a proposal unseen.
+
+    A confirmed proposal is the learner's own guess, and mostly an easy one: held out, it says
+    how well the learner repeats itself, not how right it is on the images still left.
+    """
+    frame = ds.query(tab="labeled", ids=list(ids))
+    auto = set(frame["id"][frame["source"] == "auto"])
+    check = ds.sample_check() if hasattr(ds, "sample_check") else None
+    reviewed = set(check["ids"]) if check else set()
+    return np.array([i not in auto or i in reviewed for i in ids], dtype=bool)
+
+
 def collect_check(samples: Samples) -> Samples:
     """Re-apply the preconditions after unreadable images were dropped (in place)."""
     counts = {c: 0 for c in samples.classes}

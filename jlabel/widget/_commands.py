@@ -199,6 +199,18 @@ def sample_proposals(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
     return {"ok": True, "ids": ids}, []
 
 
+@_handler
+def label_next(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:
+    """Show only the `n` images of this tab whose labels would help the next job most."""
+    tab = w.tab if w.tab in ("unlabeled", "to_confirm") else None
+    ids = w.dataset.to_label_next(n=int(msg.get("n") or 20), tab=tab)
+    if not ids:
+        raise ValueError("every image of this tab has labels: nothing to label next here")
+    w.label_next = ids
+    w.filters = {**_view.EMPTY_FILTERS, "ids": ids}
+    return {"ok": True, "ids": ids}, []
+
+
 # -- dataset-wide ----------------------------------------------------------------------------
 @_handler
 def undo(w: Any, msg: dict[str, Any], buffers: list[Any]) -> Reply:

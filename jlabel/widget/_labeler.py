@@ -65,6 +65,8 @@ class Labeler(anywidget.AnyWidget):
     """Estimated precision of the proposals awaiting confirmation (from the newest job)."""
     sample_check = t.Dict().tag(sync=True)
     """The random sample of proposals under review: size, reviewed, right, pending, estimate."""
+    label_next = t.List(t.Unicode()).tag(sync=True)
+    """The images "Label next" suggested last (``ds.to_label_next``), shown by the ids filter."""
     limits = t.Dict().tag(sync=True)
     """Upload limits in bytes: `{"file": ..., "batch": ...}`."""
     notice = t.Dict().tag(sync=True)
