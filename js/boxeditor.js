@@ -181,9 +181,12 @@ export function createBoxEditor(ctx, hooks) {
   let nudge = null;
   let startedAt = 0;
   let tempIds = 0;
+  /** @type {{prev: string|null, next: string|null}} the image's neighbours when it was shown */
+  let around = { prev: null, next: null };
 
   // DOM ---------------------------------------------------------------------------------------
-  const image = svg("image", { class: "jl-be-img", x: 0, y: 0, preserveAspectRatio: "none" });
+  // The pixels are an <img> under the SVG, placed by the same view (exact to the sub-pixel).
+  const image = /** @type {HTMLImageElement} */ (h("img", { class: "jl-preview-img jl-be-img", draggable: false, alt: "" }));
   const boxLayer = svg("g", { class: "jl-be-boxes" });
   const draft = svg("rect", { class: "jl-be-draft", visibility: "hidden" });
   const handleLayer = svg("g", { class: "jl-be-handles" });
@@ -192,11 +195,11 @@ export function createBoxEditor(ctx, hooks) {
   const cross = svg("g", { visibility: "hidden" });
   cross.append(crossH, crossV);
   const root = /** @type {SVGSVGElement} */ (svg("svg", { class: "jl-be-svg", preserveAspectRatio: "none", role: "img" }));
-  root.append(image, boxLayer, draft, handleLayer, cross);
+  root.append(boxLayer, draft, handleLayer, cross);
   const handles = HANDLES.map((name) => svg("rect", { class: `jl-be-handle jl-be-h-${name}`, "data-handle": name }));
   handleLayer.append(...handles);
   const stage = h("div", { class: "jl-be-stage" });
-  stage.appendChild(root);
+  stage.append(image, root);
   const modeBtn = /** @type {HTMLButtonElement} */ (h("button", { class: "jl-btn jl-be-mode", type: "button",
     title: "B: what the digit keys do here (label the image, or label boxes)", on: { click: () => setMode(mode === "boxes" ? "image" : "boxes") } }));
   const labelSel = /** @type {HTMLSelectElement} */ (h("select", { class: "jl-select jl-be-label", attrs: { "aria-label": "label for the next box" },
@@ -224,9 +227,11 @@ export function createBoxEditor(ctx, hooks) {
   const applyView = () => {
     const { cw, ch } = stageSize();
     root.setAttribute("viewBox", `${view.x} ${view.y} ${cw / view.k} ${ch / view.k}`);
+    Object.assign(image.style, { left: `${-view.x * view.k}px`, top: `${-view.y * view.k}px`, width: `${width * view.k}px`, height: `${height * view.k}px` });
     root.style.setProperty("--jl-be-font", `${13 / view.k}px`);
     boxLayer.setAttribute("font-size", String(13 / view.k));
     zoomText.textContent = `${Math.round(view.k * 100)}%`;
+    el.dataset.k = String(view.k);
     zoomText.title = `${view.k.toFixed(3)} screen px per image px`;
     renderHandles();
   };
@@ -360,6 +365,7 @@ export function createBoxEditor(ctx, hooks) {
     boxes = reply.boxes ?? [];
     proposed = reply.proposed_boxes ?? [];
     pending.clear();
+    if (selected?.startsWith("pending-") && reply.box_id) selected = reply.box_id; // the box just drawn
     if (selected && !find(selected)) selected = null;
     if (gesture) gesture.stale = true; // redrawn when the drag ends
     else renderBoxes();
@@ -400,12 +406,7 @@ export function createBoxEditor(ctx, hooks) {
     selected = temp;
     setMode("boxes");
     renderBoxes();
-    send("add_box", { box: { label, ...r } }).then((reply) => {
-      if (reply?.box_id && selected === temp) {
-        selected = reply.box_id;
-        if (!gesture) renderBoxes();
-      }
-    });
+    send("add_box", { box: { label, ...r } });
   };
   /** @param {string} boxId @param {{[k: string]: any}} changes */
   const update = (boxId, changes) => {
@@ -441,7 +442,7 @@ export function createBoxEditor(ctx, hooks) {
     flushNudge();
     const order = hooks.order();
     const i = order.indexOf(id ?? "");
-    const next = order[i + 1] ?? order[i - 1] ?? null;
+    const next = i >= 0 ? (order[i + 1] ?? order[i - 1] ?? null) : around.next ?? around.prev;
     const done = id;
     await queue;
     try {
@@ -452,6 +453,14 @@ export function createBoxEditor(ctx, hooks) {
     if (done !== id) return;
     if (next && next !== done) hooks.open(next);
     else hooks.close();
+  };
+  /** Previous/next image, also once this one left the tab (its proposals are all resolved). */
+  const go = (/** @type {number} */ d) => {
+    flushNudge();
+    const order = hooks.order();
+    if (id && order.includes(id)) return hooks.nav(d);
+    const next = d < 0 ? around.prev : around.next;
+    if (next && order.includes(next)) hooks.open(next);
   };
   const confirmImage = () => afterImage("confirm");
   const rejectImage = () => afterImage("reject");
@@ -673,13 +682,12 @@ export function createBoxEditor(ctx, hooks) {
         const dx = k === "ArrowLeft" ? -step : k === "ArrowRight" ? step : 0;
         const dy = k === "ArrowUp" ? -step : k === "ArrowDown" ? step : 0;
         if (selected) return nudgeBy(dx, dy), true;
-        if (dx) return flushNudge(), hooks.nav(Math.sign(dx)), true;
+        if (dx) return go(Math.sign(dx)), true;
         return false;
       }
       case "[":
       case "]":
-        flushNudge();
-        hooks.nav(k === "[" ? -1 : 1);
+        go(k === "[" ? -1 : 1);
         return true;
       case "f":
       case "F":
@@ -764,6 +772,9 @@ export function createBoxEditor(ctx, hooks) {
       }
       id = next;
       row = info;
+      const order = hooks.order();
+      const at = order.indexOf(next);
+      if (at >= 0) around = { prev: order[at - 1] ?? null, next: order[at + 1] ?? null };
       width = Number(info.orig_width || info.width || 1);
       height = Number(info.orig_height || info.height || 1);
       boxes = info.boxes ?? [];
@@ -771,8 +782,7 @@ export function createBoxEditor(ctx, hooks) {
       pending.clear();
       if (boxes.length || proposed.length) mode = "boxes";
       else if (!same && !(ctx.get("rows") || []).some((/** @type {any} */ r) => (r.boxes ?? []).length || (r.proposed_boxes ?? []).length)) mode = mode === "boxes" && lastLabel ? "boxes" : "image";
-      image.setAttribute("width", String(width));
-      image.setAttribute("height", String(height));
+      image.alt = next;
       el.dataset.id = next;
       el.dataset.width = String(width);
       el.dataset.height = String(height);
@@ -784,9 +794,9 @@ export function createBoxEditor(ctx, hooks) {
           el.dataset.shownMs = String(Math.round(performance.now() - startedAt));
         });
       };
-      if (image.getAttribute("href") !== url) {
+      if (image.getAttribute("src") !== url) {
         image.addEventListener("load", drawn, { once: true });
-        image.setAttribute("href", url);
+        image.src = url;
       } else drawn();
       if (!same || fitted) fit();
       else applyView();
@@ -802,7 +812,7 @@ export function createBoxEditor(ctx, hooks) {
       armed = false;
       boxes = [];
       proposed = [];
-      image.removeAttribute("href");
+      image.removeAttribute("src");
       el.dataset.id = "";
       el.dataset.drawn = "";
       renderBoxes();
