@@ -46,7 +46,7 @@ export function createPreview(ctx, order) {
         (row?.proposed_labels ?? []).map((/** @type {string} */ n, /** @type {number} */ i) =>
           h("span", { class: "jl-chip jl-chip-proposed", text: `${n} ${Math.round((row.proposed_scores[i] ?? 0) * 100)}%` })),
         row?.hard && h("span", { class: "jl-badge jl-badge-hard", text: "hard" })),
-      row && h("div", { class: "jl-muted", text: [row.width && `${row.width}×${row.height}`, row.labeled_by && `labeled by ${row.labeled_by}`, row.source].filter(Boolean).join(" · ") }));
+      row && h("div", { class: "jl-muted", text: [row.width && `${row.orig_width ?? row.width}×${row.orig_height ?? row.height}`, row.labeled_by && `labeled by ${row.labeled_by}`, row.source].filter(Boolean).join(" · ") }));
   };
   const show = async (/** @type {string} */ id) => {
     current = id;
