@@ -10,7 +10,7 @@
  * `EDITOR_KEYS`. Every edit is one dataset call; a box is drawn dashed-faint ("pending") until
  * the kernel's reply says it is durable, then as the reply says.
  */
-import { labelColor, svg } from "./boxoverlay.js";
+import { labelColor, setLabelOrder, svg } from "./boxoverlay.js";
 import { h, replaceChildren } from "./dom.js";
 import { isTyping } from "./keyboard.js";
 
@@ -299,6 +299,7 @@ export function createBoxEditor(ctx, hooks) {
   };
   const renderBar = () => {
     const labels = (ctx.get("labels") || []).map((/** @type {any} */ l) => l.name);
+    setLabelOrder(labels);
     const current = labelFor();
     if (labelSel.dataset.names !== labels.join("\n") || labelSel.value !== (current ?? "")) {
       replaceChildren(labelSel,
@@ -311,7 +312,8 @@ export function createBoxEditor(ctx, hooks) {
     modeBtn.classList.toggle("jl-btn-on", mode === "boxes");
     counts.textContent = `${boxes.length} box(es)${proposed.length ? ` · ${proposed.length} proposed` : ""}`;
     const box = selected ? find(selected) : null;
-    selInfo.textContent = box ? `${box.label}${isProposed(box.box_id) ? " (proposed)" : ""} ${box.xmax - box.xmin}×${box.ymax - box.ymin} at ${box.xmin},${box.ymin}` : "";
+    const px = (/** @type {number} */ v) => String(Math.round(v * 10) / 10);
+    selInfo.textContent = box ? `${box.label}${isProposed(box.box_id) ? " (proposed)" : ""} ${px(box.xmax - box.xmin)}×${px(box.ymax - box.ymin)} at ${px(box.xmin)},${px(box.ymin)}` : "";
     acceptBtn.hidden = !(box && isProposed(box.box_id));
     deleteBtn.hidden = !box;
     const proposals = proposed.length > 0 || (row?.proposed_labels ?? []).length > 0;
@@ -736,6 +738,9 @@ export function createBoxEditor(ctx, hooks) {
       if (id) ev.preventDefault();
     }
   };
+  const labelsChanged = () => setLabelOrder((ctx.get("labels") || []).map((/** @type {any} */ l) => l.name));
+  labelsChanged();
+  ctx.model?.on?.("change:labels", labelsChanged);
   ctx.root.addEventListener("keydown", keydown, true);
   ctx.root.addEventListener("keyup", keyup, true);
 
@@ -829,6 +834,7 @@ export function createBoxEditor(ctx, hooks) {
       flushNudge();
       ctx.root.removeEventListener("keydown", keydown, true);
       ctx.root.removeEventListener("keyup", keyup, true);
+      ctx.model?.off?.("change:labels", labelsChanged);
     },
   };
 }

@@ -26,14 +26,30 @@ export function svg(tag, attrs = {}, text) {
   return el;
 }
 
+/** Distinct colours that read on photographs; label i of the label set gets PALETTE[i]. */
+const PALETTE = ["#ff453a", "#32d74b", "#0a84ff", "#ffd60a", "#bf5af2", "#ff9f0a", "#64d2ff", "#ff375f", "#30d158", "#ac8e68"];
+/** @type {Map<string, number>} */
+let order = new Map();
+
 /**
- * A stable colour per label name (same in the grid and the editor).
+ * Tell the colours the label set's order (the widget's `labels` trait).
+ * @param {string[]} names
+ */
+export function setLabelOrder(names) {
+  order = new Map(names.map((n, i) => [n, i]));
+}
+
+/**
+ * A colour per label name, the same in the grid and the editor: by the label's place in the
+ * label set (first ten), else from a hash of the name.
  * @param {string} name
  */
 export function labelColor(name) {
+  const at = order.get(name);
+  if (at !== undefined && at < PALETTE.length) return PALETTE[at];
   let hash = 2166136261;
   for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619);
-  const hue = ((hash >>> 0) % 360 + 360) % 360;
+  const hue = Math.floor(((hash >>> 0) * 0.618033988749895) % 1 * 360);
   return `hsl(${hue} 90% 55%)`;
 }
 

@@ -342,7 +342,7 @@ def test_screenshots_at_two_widths(open_notebook, lab_server):
         "ds.add_labels('cat', 'dog', 'bird')\n"
         "import random\n"
         "rng = random.Random(1)\n"
-        "for i in range(6):\n"
+        "for i in range(5):\n"
         "    bs = []\n"
         "    for j in range(3 + 40 * (i == 0)):\n"
         "        x, y = rng.uniform(0, 1000), rng.uniform(0, 650)\n"
@@ -353,8 +353,10 @@ def test_screenshots_at_two_widths(open_notebook, lab_server):
         " 'xmin': 500, 'ymin': 300, 'xmax': 800, 'ymax': 600, 'score': 0.66}]])"
     )
     nb = open_widget(open_notebook, folder, setup)
+    nb.page.set_viewport_size({"width": 1150, "height": 950})
+    nb.page.wait_for_function("() => document.querySelector('.jl-root').clientWidth < 1000")
     width = nb.page.evaluate("() => document.querySelector('.jl-root').clientWidth")
-    assert 900 < width < 1400, width
+    assert 900 < width < 1000, width
     save(nb, "box-grid-970")
     open_editor(nb, 0)
     nb.page.mouse.click(*[round(v) for v in to_screen(nb, 5, 5)])  # deselect
@@ -362,8 +364,10 @@ def test_screenshots_at_two_widths(open_notebook, lab_server):
     save(nb, "box-editor-970")
     nb.page.keyboard.press("Escape")
     nb.page.keyboard.press("Escape")
-    nb.page.set_viewport_size({"width": 1850, "height": 1100})
+    nb.page.set_viewport_size({"width": 1580, "height": 1100})
     nb.page.wait_for_function("() => document.querySelector('.jl-root').clientWidth > 1350")
     save(nb, "box-grid-1400")
     open_editor(nb, 5)
+    texts = nb.page.locator(".jl-be-proposed .jl-be-text").all_text_contents()
+    assert texts == ["dog 66%"]
     save(nb, "box-editor-1400")
