@@ -3,7 +3,7 @@
  * the random sample of proposals under review or the images to label next (an `ids` filter). */
 import { h, replaceChildren } from "./dom.js";
 
-export const EMPTY_FILTERS = { hard: null, labels: null, created: null, name: null, labeled_by: null, group: null, ids: null };
+export const EMPTY_FILTERS = { hard: null, labels: null, created: null, name: null, labeled_by: null, group: null, ids: null, boxes: null };
 
 /** How many images "Label next" suggests. */
 export const LABEL_NEXT = 20;
@@ -69,6 +69,9 @@ export function createFilters(ctx) {
     const hard = select("example type", f.hard === null ? "" : f.hard ? "1" : "0",
       [["", "Any example"], ["1", "Hard examples"], ["0", "Not hard"]],
       (v) => setFilter({ hard: v === "" ? null : v === "1" }));
+    const boxes = select("boxes", f.boxes === null || f.boxes === undefined ? "" : f.boxes ? "1" : "0",
+      [["", "Boxes or not"], ["1", "With boxes"], ["0", "Without boxes"]],
+      (v) => setFilter({ boxes: v === "" ? null : v === "1" }));
     const addLabel = select("filter by label", "", [["", chosen.length ? "+ label" : "Any label"], ...labels.filter((/** @type {string} */ n) => !chosen.includes(n)).map((/** @type {string} */ n) => /** @type {[string, string]} */ ([n, n]))],
       (v) => v && setFilter({ labels: [...chosen, v] }));
     const chips = chosen.map((/** @type {string} */ name) =>
@@ -104,7 +107,7 @@ export function createFilters(ctx) {
       : null;
     const clear = h("button", { class: "jl-btn jl-btn-link", type: "button", text: "Clear filters", disabled: !isFiltered(f),
       on: { click: () => ctx.set({ filters: { ...EMPTY_FILTERS } }) } });
-    replaceChildren(el, next, sample, hard, addLabel, chips, createdSel, created === "custom" && [start, "–", end], name, by, group, clear);
+    replaceChildren(el, next, sample, hard, boxes, addLabel, chips, createdSel, created === "custom" && [start, "–", end], name, by, group, clear);
   };
   return { el, update };
 }

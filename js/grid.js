@@ -1,10 +1,13 @@
 // @ts-check
 /** The thumbnail grid: one cell per row of the page; pixels are filled in as they arrive. */
+import { showThumbBoxes, sizeThumbBoxes } from "./boxoverlay.js";
 import { baseName, h } from "./dom.js";
 
 /**
  * @typedef {{id: string, labels: string[], hard: boolean, missing: boolean, corrupt: boolean,
- *   proposed_labels: string[], proposed_scores: number[], hardness?: number|null, source?: string|null}} Row
+ *   proposed_labels: string[], proposed_scores: number[], hardness?: number|null, source?: string|null,
+ *   boxes?: import("./boxoverlay.js").Box[], proposed_boxes?: import("./boxoverlay.js").Box[],
+ *   width?: number|null, height?: number|null}} Row
  * @typedef {{tab: string, selection: Set<string>, focus: number,
  *   pixels: (id: string) => (import("./codec.js").Pixels|undefined),
  *   onCheck: (id: string, ev: MouseEvent) => void, onOpen: (id: string) => void, onFocus: (index: number) => void}} GridView
@@ -77,6 +80,7 @@ function cell(row, index, view) {
     h("div", { class: "jl-name", text: baseName(row.id) }),
     chips,
   );
+  showThumbBoxes(el, row, pixels);
   thumb.addEventListener("click", (ev) => {
     view.onFocus(index);
     if (ev.shiftKey || ev.ctrlKey || ev.metaKey) view.onCheck(row.id, ev);
@@ -116,6 +120,7 @@ export function fillImages(container, pixels) {
     if (!p) return;
     const img = /** @type {HTMLImageElement|null} */ (el.querySelector(".jl-img"));
     if (img && img.src !== p.url) img.src = p.url;
+    sizeThumbBoxes(el, p);
     if (p.corrupt && !el.querySelector(".jl-badge-bad")) {
       el.querySelector(".jl-badges")?.appendChild(h("span", { class: "jl-badge jl-badge-bad", text: "corrupt", title: p.error ?? "" }));
       el.classList.add("jl-bad");

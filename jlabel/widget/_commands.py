@@ -290,3 +290,6 @@ def _report_dict(report: Any) -> dict[str, Any]:
     if fields:
         return {k: _view._plain(getattr(report, k)) for k in fields}
     return {"text": str(report)}
+
+
+from jlabel.widget import _box_commands  # noqa: E402, F401  (registers the box editor's actions)

@@ -129,7 +129,7 @@ def _record_info(ds: Any, decoded: list[tuple[str, Any]]) -> None:
 
 def preview(w: Any, sample_id: str, size: int) -> tuple[dict[str, Any], list[bytes]]:
     """One large JPEG of `sample_id` and its row; a placeholder-free error if it cannot decode."""
-    from jlabel.images import open_rgb
+    from jlabel.images import decode_rgb
 
     ds = w.dataset
     frame = ds.query(tab="all", name=sample_id)
@@ -138,7 +138,7 @@ def preview(w: Any, sample_id: str, size: int) -> tuple[dict[str, Any], list[byt
         raise KeyError(f"no sample {sample_id!r} in this dataset (deleted?)")
     meta = _view.page_rows(row)[0]
     try:
-        image = open_rgb(ds.read_bytes(sample_id), draft_size=size)
+        image, orig_width, orig_height = decode_rgb(ds.read_bytes(sample_id), size)
     except Exception as exc:  # a broken file is shown as a message, not a failure
         meta["error"] = f"cannot show this image: {exc}"
         return {"row": meta}, []
@@ -146,4 +146,5 @@ def preview(w: Any, sample_id: str, size: int) -> tuple[dict[str, Any], list[byt
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=88)
     meta["width"], meta["height"] = image.size
+    meta["orig_width"], meta["orig_height"] = orig_width, orig_height  # boxes are in these
     return {"row": meta, "mime": "image/jpeg"}, [out.getvalue()]

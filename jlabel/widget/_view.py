@@ -14,7 +14,7 @@ import pandas as pd
 from jlabel.query import PUBLIC_COLUMNS
 
 TABS = ("all", "unlabeled", "labeled", "to_confirm")
-FILTER_KEYS = ("hard", "labels", "created", "name", "labeled_by", "group", "ids")
+FILTER_KEYS = ("hard", "labels", "created", "name", "labeled_by", "group", "ids", "boxes")
 EMPTY_FILTERS: dict[str, Any] = dict.fromkeys(FILTER_KEYS)
 
 
@@ -33,7 +33,7 @@ def query_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             if not start and not end:
                 continue
             value = (start or None, end or None)
-        elif key == "hard":
+        elif key in ("hard", "boxes"):
             value = bool(value)
         out[key] = value
     return out
@@ -64,7 +64,22 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-ROW_COLUMNS = tuple(c for c in PUBLIC_COLUMNS if c != "boxes")  # what the grid shows
+ROW_COLUMNS = PUBLIC_COLUMNS  # what the grid shows (boxes compacted, see compact_boxes)
+_BOX_SENT = ("box_id", "label", "xmin", "ymin", "xmax", "ymax")
+
+
+def compact_boxes(boxes: Any) -> list[dict[str, Any]]:
+    """Boxes as the browser draws them: id, label, coordinates, and ``score`` (proposed) or
+    ``difficult`` when set; who made them and when stay in the kernel."""
+    out = []
+    for box in boxes or ():
+        item = {k: box.get(k) for k in _BOX_SENT}
+        if box.get("score") is not None:
+            item["score"] = float(box["score"])
+        if box.get("difficult"):
+            item["difficult"] = True
+        out.append(item)
+    return out
 
 
 def page_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -77,6 +92,8 @@ def page_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             row[key] = row.get(key) or []
         for key in ("hard", "missing", "corrupt"):
             row[key] = bool(row.get(key) or False)
+        for key in ("boxes", "proposed_boxes"):
+            row[key] = compact_boxes(row.get(key))
         rows.append(row)
     return rows
 
