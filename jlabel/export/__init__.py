@@ -18,7 +18,7 @@ from jlabel.export.formats import (
     voc_files,
     warn_shared_label_files,
 )
-from jlabel.export.reading import map_images, warn_skipped
+from jlabel.export.reading import ExportResult, map_images, reporting_skipped, warn_skipped
 from jlabel.export.target import MARKER, Target, check_location
 from jlabel.export.torch_view import to_torch
 from jlabel.export.values import boxes_of, labels_of
@@ -26,12 +26,13 @@ from jlabel.export.values import boxes_of, labels_of
 if TYPE_CHECKING:
     from jlabel.dataset import Dataset
 
-__all__ = ["FORMATS", "MARKER", "export", "to_torch"]
+__all__ = ["FORMATS", "MARKER", "ExportResult", "export", "to_torch"]
 
 FORMATS = ("imagefolder", "csv", "coco", "voc")
 """Export formats: folders of image copies (`imagefolder`, `voc`) or one file (`csv`, `coco`)."""
 
 
+@reporting_skipped
 def export(
     ds: Dataset,
     path: str | os.PathLike[str],
@@ -62,7 +63,9 @@ def export(
     earlier export (replaced only with `overwrite=True`); an existing file is replaced only with
     `overwrite=True`. Targets inside the dataset's `.jlabel/` folder are refused, and so are
     folder exports inside the dataset root (its next sync would take the copies for new
-    images). Images that cannot be read are skipped with a warning. Returns the target path.
+    images). Images that cannot be read or decoded (missing, corrupt, above the pixel limit,
+    a link out of the root) are skipped with a warning, in every format. Returns the target
+    path as an `ExportResult` (a str) whose `skipped` maps each skipped id to the reason.
     """
     if format not in FORMATS:
         raise JLabelError(f"unknown export format {format!r}; use one of: {', '.join(FORMATS)}")
