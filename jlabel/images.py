@@ -121,6 +121,13 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _too_large(exc: Exception) -> ImageRejected:
+    """Pillow's decompression-bomb error (its header says too many pixels), in jlabel's words."""
+    return ImageRejected(
+        f"image is above the limit of {MAX_PIXELS / 1e6:.0f} megapixels ({exc}); downscale it"
+    )
+
+
 def _check_pixels(im: Image.Image) -> None:
     w, h = im.size
     if w * h > MAX_PIXELS:
@@ -155,7 +162,7 @@ def check_image(data: bytes, *, decode: bool = False) -> tuple[int, int]:
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"image is too large to decode safely ({exc}); downscale it") from None
+        raise _too_large(exc) from None
     except Exception as exc:  # Pillow raises many types for broken headers and chunks
         reason = _reason(exc)
         raise ImageRejected(f"{fmt.upper()} data is corrupt or truncated ({reason})") from None
@@ -215,7 +222,7 @@ def open_image(data: bytes, draft: DraftSize = None) -> OpenedImage:
     try:
         im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"image is too large to decode safely ({exc}); downscale it") from None
+        raise _too_large(exc) from None
     except UnidentifiedImageError:
         what = f"{describe_bytes(data)}, or corrupt" if data else "empty file"
         raise ImageRejected(what) from None

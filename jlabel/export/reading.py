@@ -151,3 +151,48 @@ def warn_skipped(failed: Iterable[str] | Mapping[str, str], total: int) -> None:
             f"them all), e.g. {shown}",
             stacklevel=3,
         )
+
+
+def usable_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The rows whose image is neither flagged missing nor corrupt by the dataset, and
+    ``{id: reason}`` of the others (for views that serve images, e.g. `to_torch`)."""
+    bad = rows["missing"].astype(bool) | rows["corrupt"].astype(bool)
+    skipped = {
+        sample_id: "the file is missing" if missing else "the image is corrupt (flagged)"
+        for sample_id, missing in zip(rows["id"][bad], rows["missing"][bad], strict=True)
+    }
+    if skipped:
+        shown = ", ".join(repr(i) for i in list(skipped)[:5])
+        warnings.warn(
+            f"left out {len(skipped)} image(s) flagged missing or corrupt (their .skipped "
+            f"lists them), e.g. {shown}",
+            stacklevel=3,
+        )
+    return rows[~bad], skipped
+
+
+def load_usable(
+    read: Callable[[str], bytes], ids: Sequence[str], index: int, bad: set[int]
+) -> tuple[Any, int]:
+    """The decoded RGB image of `ids[index]`, or, when it cannot be read or decoded, of the
+    next index that can (warning once per bad id, remembered in `bad`): one broken file costs
+    its own sample, not a DataLoader pass. Returns the image and the index it came from."""
+    from jlabel.images import open_rgb
+
+    if not -len(ids) <= index < len(ids):
+        raise IndexError(f"index {index} out of range for {len(ids)} images")
+    index %= len(ids)
+    for step in range(len(ids)):
+        at = (index + step) % len(ids)
+        if at in bad:
+            continue
+        try:
+            return open_rgb(read(ids[at])), at
+        except (JLabelError, OSError) as exc:
+            bad.add(at)
+            warnings.warn(
+                f"jlabel: skipping {ids[at]!r}, which cannot be read or decoded ({exc}); "
+                "serving the next image in its place",
+                stacklevel=3,
+            )
+    raise JLabelError(f"none of the {len(ids)} images can be read or decoded")
