@@ -11,6 +11,7 @@ from jlabel.errors import (
     NotFound,
     PreconditionError,
     StorageError,
+    UnsafePath,
     VersionError,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "NotFound",
     "PreconditionError",
     "StorageError",
+    "UnsafePath",
     "VersionError",
     "fsck",
     "open",

@@ -6,17 +6,19 @@ through the replica (:mod:`jlabel.replica`), which makes it durable before the c
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from jlabel import args, ops, uploads
+from jlabel import args, ops, sources, uploads
 from jlabel import query as q
 from jlabel.boxes import Boxes
 from jlabel.errors import InvalidArgument, JLabelError, NotFound
@@ -136,7 +138,7 @@ class Dataset(Boxes, Workflows):
             top = stack[-1]
             self._commit(ops.undo(), "undo")
         if top["op"] == "add_samples_manual":
-            self._delete_files(list(top["restore"].get("remove_ids", [])))
+            self._delete_paths(self._deletable(top["restore"].get("remove_ids", []), strict=False))
         return str(top["op"])
 
     def compact(self) -> bool:
@@ -189,9 +191,9 @@ class Dataset(Boxes, Workflows):
         self._known_label(name)
         with self._replica.reading() as t:
             doomed = t.ids[ops.only_label_rows(t, name)].tolist() if mode != "label" else []
+            files = self._deletable(doomed) if mode == "sources" else []  # refuses first
             self._commit(ops.delete_label(name, mode))
-        if mode == "sources":
-            self._delete_files(doomed)
+        self._delete_paths(files)
         return len(doomed)
 
     def label_impact(self, name: str) -> dict[str, int]:
@@ -322,9 +324,9 @@ class Dataset(Boxes, Workflows):
         (other versions that reference them then show them as missing)."""
         ids = self._ids(ids)
         args.bool_value(delete_sources, name="delete_sources")
+        doomed = self._deletable(ids) if delete_sources else []  # refuses before any change
         self._commit(ops.remove_samples(ids))
-        if delete_sources:
-            self._delete_files(ids)
+        self._delete_paths(doomed)
 
     def read_bytes(self, sample_id: str) -> bytes:
         """The source file's bytes."""
@@ -338,17 +340,44 @@ class Dataset(Boxes, Workflows):
             return info_mtime(self._store.fs.info(self._path(sample_id)))
 
     def _exists_rel(self, rel: str) -> bool:
-        return bool(self._store.fs.exists(self._path(rel)))
+        path = self._path(rel)
+        if self._store.local:  # a link leading outside the root counts as absent
+            real, root = os.path.realpath(path), os.path.realpath(self._store.root)
+            return os.path.isfile(real) and sources.inside(real, root)
+        return bool(self._store.fs.exists(path))
 
     def _read_rel(self, rel: str) -> bytes:
-        return self._store.fs.cat_file(self._path(rel))
+        return self.internal.read_source(rel, image=False)
 
-    def _delete_files(self, ids: list[str]) -> None:
+    def _deletable(self, ids: Iterable[str], *, strict: bool = True) -> list[str]:
+        """The paths of the source files of `ids` that exist. `UnsafePath` (before anything is
+        deleted) when one leads outside the root; with ``strict=False`` those are left alone,
+        with a warning."""
+        paths = []
+        for sid in ids:
+            try:
+                path = self._path(sid)
+                if self._store.local:
+                    found = sources.deletable_path(self._store.root, path, sid)
+                else:
+                    found = path if self._store.fs.exists(path) else None
+            except JLabelError as exc:
+                if strict:
+                    raise type(exc)(f"{exc}. Nothing was deleted.") from None
+                warnings.warn(f"jlabel: {sid!r} left in place: {exc}", stacklevel=3)
+                continue
+            if found is not None:
+                paths.append(found)
+        return paths
+
+    def _delete_paths(self, paths: list[str]) -> None:
         with self._store.errors("delete source files"):
-            for sid in ids:
-                path = self._path(sid)  # refuses anything outside the root
-                if self._store.fs.exists(path):
-                    self._store.fs.rm_file(path)
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    if self._store.local:
+                        os.unlink(path)
+                    else:
+                        self._store.fs.rm_file(path)
 
     # ------------------------------------------------------------------ queries
     def query(

@@ -19,6 +19,11 @@ class ImageRejected(JLabelError, ValueError):
     """An image cannot be added or decoded."""
 
 
+class UnsafePath(JLabelError):
+    """A file jlabel refuses to read, copy or delete: its real path leads outside the dataset
+    root (through a link), or it is not a regular file (a FIFO, socket or device)."""
+
+
 class StorageError(JLabelError, OSError):
     """The dataset's storage (local disk or S3) could not be read or written."""
 

@@ -59,6 +59,10 @@ class Listing:
 
     images: dict[str, FileStat | None] = field(default_factory=dict)
     label_files: dict[tuple[str, str], LabelFile] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Files and folders left out, and why: links leading outside the root, FIFOs and other
+    non-regular files under an image or label name, names that are not valid UTF-8 (shown
+    with `\\x` escapes)."""
 
     def label_file(self, image_id: str, kind: str) -> LabelFile | None:
         """The `.txt`/`.xml` label file with the same name as `image_id`, or None."""
@@ -76,7 +80,9 @@ def list_files(fs: Any, root: str, *, stat: bool = True) -> Listing:
     Skips `.jlabel/` and every hidden folder or file (name starting with "."). Local roots
     are walked with `os.scandir` (symlinked folders are not followed, so links cannot loop);
     other filesystems (S3, ...) use one `fs.find(root, detail=True)`. Raises `StorageError`
-    when `root` is not a readable folder.
+    when `root` is not a readable folder. Local files that jlabel must not read are left out
+    and listed in `Listing.skipped` with the reason: links leading outside the root (to
+    files or folders), FIFOs, sockets and devices, and names that are not valid UTF-8.
 
     With `stat=False`, local images are not stat'ed and map to None: one `stat` per file
     costs several times the walk itself, so a caller that only needs the names (new and
@@ -104,6 +110,7 @@ def _list_local(root: str, stat: bool) -> Listing:
     images = listing.images
     keys: list[str] = []
     stack = [(root, "")]
+    real_root = os.path.realpath(root)
     while stack:
         path, prefix = stack.pop()
         try:
@@ -116,12 +123,14 @@ def _list_local(root: str, stat: bool) -> Listing:
                 f"cannot list the dataset folder {root!r}: {exc.strerror or exc}; "
                 "check that it exists and is readable"
             ) from exc
-        names = [e.name for e in entries]
+        names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
         dirs = [e for e in entries if e.is_dir(follow_symlinks=False)]
+        if len(names) + len(dirs) < len(entries):  # links, FIFOs, sockets, devices
+            names += _odd_entries(entries, prefix, real_root, listing.skipped)
+        if not _utf8("\0".join(names) + "\0".join(e.name for e in dirs)):
+            names, dirs = _utf8_only(names, dirs, prefix, listing.skipped)
         if dirs:
             stack.extend((e.path, prefix + e.name + "/") for e in dirs if e.name[0] != ".")
-            dir_names = {e.name for e in dirs}
-            names = [n for n in names if n not in dir_names]
         if "\0." in "\0" + "\0".join(names):
             names = [n for n in names if n[0] != "."]
         found = [n for n in names if n.endswith(_COMMON_EXTENSIONS)]
@@ -147,6 +156,76 @@ def _list_local(root: str, stat: bool) -> Listing:
     if keys:
         images.update(dict.fromkeys(keys))
     return listing
+
+
+def _odd_entries(
+    entries: list[os.DirEntry], prefix: str, real_root: str, skipped: dict[str, str]
+) -> list[str]:
+    """Of the entries that are neither plain files nor plain folders: the names of links to
+    regular files inside the root (listed like files); the others that matter are recorded
+    in `skipped` (links leading outside the root, non-regular files with an image or label
+    name). Links to folders inside the root are not followed, as before."""
+    keep = []
+    for entry in entries:
+        name = entry.name
+        if name[0] == "." or entry.is_file(follow_symlinks=False):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            continue
+        rel = _shown(prefix + name)
+        wanted = name.lower().endswith(IMAGE_EXTENSIONS + LABEL_EXTENSIONS)
+        if entry.is_symlink():
+            real = os.path.realpath(entry.path)
+            if not (real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)):
+                what = "folder" if os.path.isdir(real) else "file"
+                skipped[rel] = (
+                    f"a link to a {what} outside the dataset root ({_shown(real)}); jlabel "
+                    "does not read files outside the root: copy the file in instead"
+                )
+            elif os.path.isfile(real):
+                keep.append(name)
+            elif wanted and not os.path.isdir(real) and os.path.lexists(real):
+                skipped[rel] = "a link to something that is not a regular file (FIFO, device)"
+        elif wanted:
+            skipped[rel] = "not a regular file (a FIFO, socket or device): jlabel does not read it"
+    return keep
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utf8_only(
+    names: list[str], dirs: list[os.DirEntry], prefix: str, skipped: dict[str, str]
+) -> tuple[list[str], list[os.DirEntry]]:
+    """Drop file and folder names that are not valid UTF-8 (on POSIX, bytes Python holds as
+    surrogates), recording them in `skipped`: they cannot be stored, shown or sent as text."""
+    reason = (
+        "the name is not valid UTF-8 (e.g. Latin-1 bytes), so it cannot be stored or shown; "
+        "rename it (e.g. with `convmv -f latin1 -t utf8`)"
+    )
+    good_names = []
+    for name in names:
+        if _utf8(name):
+            good_names.append(name)
+        elif name[0] != "." and name.lower().endswith(IMAGE_EXTENSIONS + LABEL_EXTENSIONS):
+            skipped[_shown(prefix + name)] = reason
+    good_dirs = []
+    for entry in dirs:
+        if _utf8(entry.name):
+            good_dirs.append(entry)
+        elif entry.name[0] != ".":
+            skipped[_shown(prefix + entry.name) + "/"] = "folder not listed: " + reason
+    return good_names, good_dirs
+
+
+def _shown(path: str) -> str:
+    """`path` as printable UTF-8 text: undecodable bytes as `\\xNN` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _list_fsspec(fs: Any, root: str) -> Listing:
@@ -273,14 +352,20 @@ def safe_upload_name(name: str, taken: Callable[[str], bool]) -> str:
     return candidate
 
 
+_WINDOWS = os.sep == "\\"
+
+
 def safe_join(root: str, rel: str) -> str:
     """`root` + "/" + `rel` (normalised), refusing any `rel` that is absolute or escapes `root`.
 
-    Backslashes count as separators when checking, so `..\\x` is refused too. Raises
-    `JLabelError` naming the path.
+    On Windows, backslashes count as separators and drive letters as absolute, so `..\\x` and
+    `C:x` are refused too; elsewhere both are ordinary file-name characters (`C:x.png` and
+    `a\\..\\x.png` are legal POSIX names, and S3 keys) and pass. Raises `JLabelError` naming
+    the path. Links are not resolved here (see `jlabel.sources`).
     """
-    unified = str(rel).replace("\\", "/")
-    if not unified or unified.startswith("/") or _DRIVE.match(unified) or "://" in unified:
+    unified = str(rel).replace("\\", "/") if _WINDOWS else str(rel)
+    drive = _WINDOWS and _DRIVE.match(unified)
+    if not unified or unified.startswith("/") or drive or "://" in unified:
         raise JLabelError(f"path {rel!r} must be a relative path inside the dataset root")
     norm = posixpath.normpath(unified)
     if norm == ".." or norm.startswith("../"):

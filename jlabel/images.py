@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jlabel.errors import ImageRejected
 from jlabel.files import IMAGE_EXTENSIONS
+from jlabel.pixel_budget import DECODE_BUDGET, pixel_cost
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Default size limit of one uploaded image."""
@@ -51,7 +52,8 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def _describe(data: bytes) -> str:
+def describe_bytes(data: bytes) -> str:
+    """What the first bytes of a file that is not a JPEG, PNG or BMP look like, in words."""
     for magic, name in _OTHER_MAGIC:
         if data.startswith(magic):
             return f"a {name} file"
@@ -88,7 +90,7 @@ def validate_upload(name: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES
     expected = _EXT_FORMAT[ext]
     if fmt is None:
         raise ImageRejected(
-            f"{name!r} is {_describe(data)}, not a {expected.upper()} image despite its name; "
+            f"{name!r} is {describe_bytes(data)}, not a {expected.upper()} image despite its name; "
             "convert it to JPEG or PNG"
         )
     if fmt != expected:
@@ -119,6 +121,13 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _too_large(exc: Exception) -> ImageRejected:
+    """Pillow's decompression-bomb error (its header says too many pixels), in jlabel's words."""
+    return ImageRejected(
+        f"image is above the limit of {MAX_PIXELS / 1e6:.0f} megapixels ({exc}); downscale it"
+    )
+
+
 def _check_pixels(im: Image.Image) -> None:
     w, h = im.size
     if w * h > MAX_PIXELS:
@@ -126,6 +135,43 @@ def _check_pixels(im: Image.Image) -> None:
             f"image is {w}×{h} ({w * h / 1e6:.0f} megapixels), above the limit of "
             f"{MAX_PIXELS / 1e6:.0f} megapixels; downscale it"
         )
+
+
+def check_image(data: bytes, *, decode: bool = False) -> tuple[int, int]:
+    """The (width, height) of an image, as displayed (EXIF rotation applied), checked cheaply.
+
+    Checks the magic bytes (JPEG, PNG or BMP), the header, the `MAX_PIXELS` limit, a PNG's
+    chunk checksums (which also catch truncation) and a JPEG's end marker; a JPEG without one
+    (truncated?), a BMP, or any image with ``decode=True`` is also decoded (JPEGs at reduced
+    scale). Raises `ImageRejected` saying what is wrong, never Pillow's own errors.
+    """
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejected(f"{describe_bytes(data)}" if data else "empty file")
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt.upper()]) as im:
+            _check_pixels(im)
+            width, height = im.size
+            try:
+                orientation = im.getexif().get(0x0112, 1)
+            except Exception:  # a broken EXIF block only loses the rotation
+                orientation = 1
+        if fmt == "png":
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+                im.verify()  # must come right after open
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise _too_large(exc) from None
+    except Exception as exc:  # Pillow raises many types for broken headers and chunks
+        reason = _reason(exc)
+        raise ImageRejected(f"{fmt.upper()} data is corrupt or truncated ({reason})") from None
+    if decode or fmt == "bmp" or (fmt == "jpeg" and b"\xff\xd9" not in data[-_JPEG_TAIL:]):
+        decode_rgb(data, 64)
+    return (height, width) if orientation in _TRANSPOSED else (width, height)
+
+
+_JPEG_TAIL = 64 * 1024  # where a JPEG's end marker is looked for (trailers follow some)
 
 
 DraftSize = int | Callable[[int, int], tuple[int, int]] | None
@@ -137,14 +183,49 @@ def decode_rgb(data: bytes, draft: DraftSize = None) -> tuple[Image.Image, int, 
 
     With `draft`, JPEGs are decoded at the smallest DCT scale that still covers the box
     (`draft` x `draft`, or `draft(width, height)` of the upright original). Raises
-    `ImageRejected` for undecodable data or more than `MAX_PIXELS` pixels.
+    `ImageRejected` for undecodable data or more than `MAX_PIXELS` pixels. The decode holds
+    its pixels in `DECODE_BUDGET` (waiting while other threads hold too many).
     """
+    opened = open_image(data, draft)
+    with DECODE_BUDGET.hold(opened.cost):
+        return opened.decode(), opened.width, opened.height
+
+
+class OpenedImage:
+    """An image whose header is read (and JPEG draft scale chosen), not yet decoded."""
+
+    def __init__(self, im: Image.Image, width: int, height: int, orientation: int) -> None:
+        self._im = im
+        self.width, self.height = width, height
+        """The full upright size of the original."""
+        self.orientation = orientation
+        self.cost = pixel_cost(*im.size, im.mode)
+        """Pixels the decode holds (see `jlabel.pixel_budget`)."""
+
+    def decode(self) -> Image.Image:
+        """The 8-bit RGB image, EXIF orientation applied (hold `cost` in the budget around
+        this and what is done with the result). Raises `ImageRejected` for bad pixel data."""
+        im = self._im
+        try:
+            im.load()
+            if self.orientation != 1:
+                with contextlib.suppress(Exception):  # a broken EXIF block only loses rotation
+                    im = ImageOps.exif_transpose(im)
+            return _to_rgb8(im)
+        except Exception as exc:  # Pillow raises many types for bad pixel data
+            raise ImageRejected(f"image data is corrupt or truncated ({_reason(exc)})") from None
+
+
+def open_image(data: bytes, draft: DraftSize = None) -> OpenedImage:
+    """Read the header (format, size, EXIF orientation) and set the JPEG draft scale; raises
+    `ImageRejected` for data that is not a decodable image or more than `MAX_PIXELS`."""
     try:
         im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"image is too large to decode safely ({exc}); downscale it") from None
+        raise _too_large(exc) from None
     except UnidentifiedImageError:
-        raise ImageRejected(f"{_describe(data)}, or corrupt" if data else "empty file") from None
+        what = f"{describe_bytes(data)}, or corrupt" if data else "empty file"
+        raise ImageRejected(what) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected(f"not a decodable image ({_reason(exc)})") from None
     try:
@@ -164,14 +245,10 @@ def decode_rgb(data: bytes, draft: DraftSize = None) -> tuple[Image.Image, int, 
             # one decode call for the whole file, not one per 64 KiB: the GIL is released
             # once, so decoding threads do not queue for it behind other Python threads
             im.decodermaxblock = max(im.decodermaxblock, len(data))
-        im.load()
-        if orientation != 1:
-            with contextlib.suppress(Exception):  # a broken EXIF block only loses the rotation
-                im = ImageOps.exif_transpose(im)
-        return _to_rgb8(im), orig_w, orig_h
+        return OpenedImage(im, orig_w, orig_h, orientation)
     except ImageRejected:
         raise
-    except Exception as exc:  # Pillow raises many types for bad pixel data
+    except Exception as exc:  # Pillow raises many types for bad headers
         raise ImageRejected(f"image data is corrupt or truncated ({_reason(exc)})") from None
 
 

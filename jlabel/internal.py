@@ -15,10 +15,11 @@ from typing import Any
 from jlabel import args, ops
 from jlabel import query as q
 from jlabel.boxes import check_box
-from jlabel.errors import NotFound
+from jlabel.errors import JLabelError, NotFound
 from jlabel.files import safe_join
 from jlabel.labels import validate_label_names
 from jlabel.replica import Replica
+from jlabel.sources import SourceReader
 from jlabel.store import Store
 
 Commit = Callable[[ops.Op, str], None]
@@ -52,10 +53,22 @@ class DatasetInternals:
         """The sample's path on the dataset's filesystem (refuses paths leaving the root)."""
         return safe_join(self._store.root, sample_id)
 
-    def read_source(self, sample_id: str) -> bytes:
-        """The source file's bytes (a StorageError when the storage cannot be read)."""
+    @property
+    def source_reader(self) -> SourceReader:
+        """Reads source files by id, safely (see `jlabel.sources`); picklable."""
+        return SourceReader(self._store.fs, self._store.root, self._store.local)
+
+    def read_source(self, sample_id: str, *, image: bool = True) -> bytes:
+        """The source file's bytes (a StorageError when the storage cannot be read).
+
+        Refuses (`UnsafePath`) a local file whose real path leaves the root or that is not a
+        regular file, and (`ImageRejected`, with `image`) one whose first bytes are no JPEG,
+        PNG or BMP, before reading the rest.
+        """
+        row = self._replica.table.row_of.get(sample_id)
+        size = None if row is None or self._store.local else int(self._replica.table.size[row])
         with self._store.errors(f"read {sample_id!r}"):
-            return self._store.fs.cat_file(self.source_path(sample_id))
+            return self.source_reader(sample_id, image=image, size=size)
 
     def file_version(self, sample_id: str) -> str:
         """Changes whenever the source file changes: its size and mtime.
@@ -70,6 +83,8 @@ class DatasetInternals:
         if self._store.local:
             try:
                 st = os.stat(self.source_path(sample_id))
+            except JLabelError:  # a name no path can hold: reading it fails, not the caller
+                return "refused"
             except OSError:  # missing: the thumbnail is a placeholder whatever the version
                 return "missing"
             return f"{st.st_size}-{st.st_mtime:.6f}"

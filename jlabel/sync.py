@@ -20,11 +20,19 @@ from jlabel.table import SampleTable
 from jlabel.yolo import class_file_folders, label_paths, parse_classes
 from jlabel.yolo import parse_boxes as parse_yolo
 
+SHOWN = 20
+"""Problems and skipped files listed by `SyncReport.to_dict` and `str()` (all are kept)."""
+
 
 @dataclass
 class SyncReport:
     """What a sync changed. Missing images are flagged (``missing=True``), not dropped, unless
-    ``sync(prune=True)``; their labels stay until then."""
+    ``sync(prune=True)``; their labels stay until then.
+
+    ``problems`` and ``skipped`` are ``"<path>: <reason>"`` lines: label files that could not
+    be imported, and files left out of the dataset (links leading outside the root, FIFOs and
+    other non-regular files, names that are not valid UTF-8).
+    """
 
     added: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -33,6 +41,7 @@ class SyncReport:
     labels_imported: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -54,7 +63,8 @@ class SyncReport:
             "changed": len(self.changed),
             "labels_imported": len(self.labels_imported),
             "pruned": len(self.pruned),
-            "problems": self.problems[:20],
+            "problems": _shown(self.problems, "problems"),
+            "skipped": _shown(self.skipped, "skipped"),
             "seconds": round(self.seconds, 3),
         }
 
@@ -65,9 +75,19 @@ class SyncReport:
             if isinstance(v, int) and v
         ]
         text = "sync: " + (", ".join(parts) if parts else "nothing changed")
-        if self.problems:
-            text += f"; {len(self.problems)} problem(s), first: {self.problems[0]}"
+        for name, title in (("problems", "problem(s)"), ("skipped", "file(s) skipped")):
+            lines = getattr(self, name)
+            if lines:
+                text += f"\n{len(lines)} {title}:"
+                text += "".join(f"\n  {line}" for line in _shown(lines, name))
         return text
+
+
+def _shown(lines: list[str], name: str) -> list[str]:
+    """The first `SHOWN` lines, and how many more there are."""
+    if len(lines) <= SHOWN:
+        return list(lines)
+    return [*lines[:SHOWN], f"... and {len(lines) - SHOWN} more (all in report.{name})"]
 
 
 def plan_sync(
@@ -83,7 +103,7 @@ def plan_sync(
     `read_file(rel)` reads a file under the root; `exists(rel)` tells whether one is there
     (for YOLO's ``data.yaml``, which listings do not report).
     """
-    report = SyncReport()
+    report = SyncReport(skipped=[f"{path}: {why}" for path, why in listing.skipped.items()])
     planned: list[ops.Op] = []
     known = table.row_of
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-from jlabel.errors import NotFound
+from jlabel.errors import ImageRejected, NotFound, UnsafePath
 from jlabel.images import _reason
 from jlabel.thumbs_make import Thumb, make_thumbnail, placeholder
 
@@ -65,7 +65,9 @@ class ThumbnailCache:
     decoded again (corrupt ones included). Writes are atomic (temp file + `os.replace`), a
     damaged entry is recomputed, and when the folder grows beyond `max_bytes` the oldest
     entries are removed. Files that cannot be read (`read_bytes` raised) give a placeholder
-    with `missing=True` (file not found) or only `error` set, and are not cached.
+    with `missing=True` (file not found) or only `error` set, and are not cached; a file
+    `read_bytes` refused gives a `corrupt` placeholder: cached when it is no image
+    (`ImageRejected`), not when it is a link out of the root or a FIFO (`UnsafePath`).
     """
 
     def __init__(
@@ -294,6 +296,10 @@ class ThumbnailCache:
             data = read_bytes()
         except _MISSING_ERRORS as exc:
             return placeholder(size, missing=True, error=f"missing: {_reason(exc)}"), False
+        except ImageRejected as exc:  # its first bytes are no image: as corrupt as can be
+            return placeholder(size, corrupt=True, error=f"corrupt: {_reason(exc)}"), True
+        except UnsafePath as exc:  # a link out of the root, a FIFO: checked again next time
+            return placeholder(size, corrupt=True, error=f"refused: {_reason(exc)}"), False
         except Exception as exc:  # e.g. S3 unreachable: show it, try again next time
             return placeholder(size, error=f"unreadable: {_reason(exc)}"), False
         with self._decoding:  # reads overlap freely; decodes never outnumber the CPUs

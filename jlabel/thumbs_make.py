@@ -10,7 +10,8 @@ from functools import lru_cache
 from PIL import Image, ImageDraw
 
 from jlabel.errors import ImageRejected
-from jlabel.images import decode_rgb
+from jlabel.images import open_image
+from jlabel.pixel_budget import DECODE_BUDGET
 
 THUMB_QUALITY = 80
 """JPEG quality of thumbnails (baseline, no `optimize`: it costs 3x the encode for ~5% bytes)."""
@@ -92,17 +93,21 @@ def make_thumbnail(data: bytes, size: int = 256) -> Thumb:
     JPEGs are decoded at a reduced DCT scale (1/2, 1/4, 1/8; see `draft_box`), then resized
     with `THUMB_RESAMPLE` (other formats are first reduced by an integer factor). Corrupt,
     truncated or empty data gives a placeholder tile with `corrupt=True`. Truncated JPEGs
-    count as corrupt: jlabel never sets Pillow's global `LOAD_TRUNCATED_IMAGES`.
+    count as corrupt: jlabel never sets Pillow's global `LOAD_TRUNCATED_IMAGES`. The decode and
+    resize hold the decoded pixels in `DECODE_BUDGET`, so a page of huge images takes turns.
     """
     try:
-        im, orig_w, orig_h = decode_rgb(data, lambda w, h: draft_box(w, h, size))
+        opened = open_image(data, lambda w, h: draft_box(w, h, size))
+        with DECODE_BUDGET.hold(opened.cost):  # the full-size pixels live until the resize
+            im = opened.decode()
+            orig_w, orig_h = opened.width, opened.height
+            target = fit_size(orig_w, orig_h, size)
+            if im.size != target:
+                long_step = im.width >= SHORT_STEP * target[0]
+                filt = THUMB_RESAMPLE if long_step else Image.Resampling.BICUBIC
+                im = im.resize(target, filt, reducing_gap=2.0)
     except ImageRejected as exc:
         return placeholder(size, corrupt=True, error=f"corrupt: {exc}")
-    target = fit_size(orig_w, orig_h, size)
-    if im.size != target:
-        long_step = im.width >= SHORT_STEP * target[0]
-        filt = THUMB_RESAMPLE if long_step else Image.Resampling.BICUBIC
-        im = im.resize(target, filt, reducing_gap=2.0)
     return Thumb(encode_jpeg(im), im.width, im.height, orig_w, orig_h)
 
 

@@ -22,7 +22,7 @@ from jlabel.export.formats import (
     yolo_files,
     yolo_root_files,
 )
-from jlabel.export.reading import map_images, warn_skipped
+from jlabel.export.reading import ExportResult, map_images, reporting_skipped, warn_skipped
 from jlabel.export.target import MARKER, Target, check_location
 from jlabel.export.torch_view import to_torch
 from jlabel.export.values import boxes_of, labels_of
@@ -30,7 +30,7 @@ from jlabel.export.values import boxes_of, labels_of
 if TYPE_CHECKING:
     from jlabel.dataset import Dataset
 
-__all__ = ["FORMATS", "MARKER", "export", "to_torch"]
+__all__ = ["FORMATS", "MARKER", "ExportResult", "export", "to_torch"]
 
 FORMATS = ("imagefolder", "csv", "coco", "voc", "yolo")
 """Export formats: folders of image copies (`imagefolder`, `voc`, `yolo`) or one file (`csv`,
@@ -38,6 +38,7 @@ FORMATS = ("imagefolder", "csv", "coco", "voc", "yolo")
 FOLDER_FORMATS = ("imagefolder", "voc", "yolo")
 
 
+@reporting_skipped
 def export(
     ds: Dataset,
     path: str | os.PathLike[str],
@@ -74,7 +75,9 @@ def export(
     earlier export (replaced only with `overwrite=True`); an existing file is replaced only with
     `overwrite=True`. Targets inside the dataset's `.jlabel/` folder are refused, and so are
     folder exports inside the dataset root (its next sync would take the copies for new
-    images). Images that cannot be read are skipped with a warning. Returns the target path.
+    images). Images that cannot be read or decoded (missing, corrupt, above the pixel limit,
+    a link out of the root) are skipped with a warning, in every format. Returns the target
+    path as an `ExportResult` (a str) whose `skipped` maps each skipped id to the reason.
     """
     if format not in FORMATS:
         raise JLabelError(f"unknown export format {format!r}; use one of: {', '.join(FORMATS)}")

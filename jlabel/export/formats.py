@@ -31,9 +31,13 @@ def csv_bytes(ds: Dataset, rows: pd.DataFrame) -> bytes:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     sizes = image_sizes(ds, rows)
+    skipped = []
     for (_, row), names, (width, height) in zip(
         rows.iterrows(), labels_of(rows), sizes, strict=True
     ):
+        if width is None:  # the image cannot be read or decoded
+            skipped.append(row["id"])
+            continue
         writer.writerow(
             [
                 row["id"],
@@ -41,11 +45,12 @@ def csv_bytes(ds: Dataset, rows: pd.DataFrame) -> bytes:
                 text(row["source"]),
                 text(row["labeled_by"]),
                 iso(row["labeled_at"]),
-                "" if width is None else width,
-                "" if height is None else height,
+                width,
+                height,
                 "true" if bool(row["hard"]) else "false",
             ]
         )
+    warn_skipped(skipped, len(rows))
     return out.getvalue().encode("utf-8")
 
 

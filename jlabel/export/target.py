@@ -14,6 +14,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from jlabel.errors import JLabelError
 from jlabel.export.formats import Files
+from jlabel.files import IMAGE_EXTENSIONS, LABEL_EXTENSIONS
 
 if TYPE_CHECKING:
     from jlabel.dataset import Dataset
@@ -119,9 +120,40 @@ def check_location(ds: Dataset, target: Target, *, folder: bool) -> None:
             f"cannot export into the dataset's .jlabel/ folder ({target.display}); "
             "choose a path outside the dataset"
         )
+    if not folder and inside(target.path, root_path):
+        _refuse_dataset_file(ds, target, target.path[len(root_path) :].lstrip("/"))
     if folder and (inside(target.path, root_path) or inside(root_path, target.path)):
         raise JLabelError(
             f"cannot export images to {target.display}: it is inside (or contains) the dataset "
             f"root {root}, whose next sync would take the copies for new images; choose a "
             "folder outside the dataset"
         )
+
+
+def _refuse_dataset_file(ds: Dataset, target: Target, rel: str) -> None:
+    """Refuse a file export onto a file the dataset reads: an image (a sample's source, or one
+    the next sync would add), a sample's `.txt`/`.xml` label file, or a YOLO class list."""
+    if not rel:
+        return
+    name = posixpath.basename(rel).lower()
+    stem, ext = posixpath.splitext(rel)
+    known = ds.internal.query_ids(tab="all", ids=[rel]) if ext.lower() in IMAGE_EXTENSIONS else []
+    what = None
+    if known or ext.lower() in IMAGE_EXTENSIONS:
+        what = "a source image of the dataset" if known else "an image file name in the dataset"
+    elif name in ("classes.txt", "data.yaml"):
+        what = "a class list the dataset's sync reads"
+    elif ext.lower() in LABEL_EXTENSIONS and _labels_an_image(ds, stem):
+        what = "the label file of one of the dataset's images"
+    if what is not None:
+        raise JLabelError(
+            f"cannot export to {target.display}: it is {what}, which an export never "
+            "overwrites (overwrite=True or not); choose another name, e.g. labels.csv or "
+            "coco.json"
+        )
+
+
+def _labels_an_image(ds: Dataset, stem: str) -> bool:
+    """True when a sample's id is `stem` plus an image extension (its label files share it)."""
+    spellings = [stem + e for e in IMAGE_EXTENSIONS] + [stem + e.upper() for e in IMAGE_EXTENSIONS]
+    return bool(ds.internal.query_ids(tab="all", ids=spellings))

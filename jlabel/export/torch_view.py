@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jlabel.errors import InvalidArgument, PreconditionError
+from jlabel.export.reading import load_usable, usable_rows
 from jlabel.export.values import labels_of
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def to_torch(
         return to_torch_detection(
             ds, tab=tab, transform=transform, image_size=image_size, filters=filters
         )
-    rows = ds.query(tab=tab, **filters)
+    rows, skipped = usable_rows(ds.query(tab=tab, **filters))
     ids, labels = list(rows["id"]), labels_of(rows)
     classes = list(ds.labels)
     for names in labels:
@@ -73,28 +74,28 @@ def to_torch(
             f"{len(many)} sample(s) have several labels (e.g. {shown}); pass multi_label=True "
             "for multi-hot targets, or remove the extra labels"
         )
-    paths = [ds.internal.source_path(i) for i in ids]
     cls = globals().get("TorchImages") or __getattr__("TorchImages")
-    return cls(ds.internal.fs, paths, ids, labels, classes, multi_label, transform, image_size)
+    view = cls(ds.internal.source_reader, ids, labels, classes, multi_label, transform, image_size)
+    view.skipped = skipped
+    return view
 
 
 def _make_torch_images() -> type:
     import numpy as np
     import torch
 
-    from jlabel.images import open_rgb
-
     class TorchImages(torch.utils.data.Dataset):
         """Labeled images as (CHW float tensor in [0, 1], target); see `to_torch`.
 
-        Holds the filesystem and file paths, not the Dataset, so it pickles into DataLoader
-        worker processes.
+        Holds a reader of the source files (`jlabel.sources.SourceReader`), not the Dataset,
+        so it pickles into DataLoader worker processes. An image that cannot be read or decoded
+        is replaced by the next one that can, with a warning; `skipped` lists the samples left
+        out at creation (flagged missing or corrupt).
         """
 
         def __init__(
             self,
-            fs: Any,
-            paths: list[str],
+            read: Callable[[str], bytes],
             ids: list[str],
             labels: list[list[str]],
             classes: list[str],
@@ -102,7 +103,9 @@ def _make_torch_images() -> type:
             transform: Callable[[torch.Tensor], Any] | None,
             image_size: tuple[int, int] | None,
         ) -> None:
-            self.fs, self.paths, self.ids = fs, paths, ids
+            self.read, self.ids = read, ids
+            self.skipped: dict[str, str] = {}
+            self._bad: set[int] = set()
             self.classes = classes
             self.class_to_idx = {name: k for k, name in enumerate(classes)}
             self.multi_label = multi_label
@@ -119,7 +122,7 @@ def _make_torch_images() -> type:
             return len(self.ids)
 
         def __getitem__(self, index: int) -> tuple[Any, Any]:
-            image = open_rgb(self.fs.cat_file(self.paths[index]))
+            image, index = load_usable(self.read, self.ids, index, self._bad)
             if self.image_size is not None:
                 height, width = self.image_size
                 image = image.resize((width, height), resample=2)  # 2 = bilinear
